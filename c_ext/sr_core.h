@@ -1,0 +1,228 @@
+/*
+ * sr_core.h - the pure C core of synroute (no lua_State anywhere in here).
+ *
+ * Conventions for every function below:
+ *  - Inputs are (pointer, length) pairs; they need not be NUL-terminated and
+ *    may contain NUL bytes. Nothing keeps a pointer to its input after it
+ *    returns unless the contract says so.
+ *  - Data errors (a bad pattern, a malformed header, invalid YAML) are
+ *    returned: NULL / -1 / SR_NONE plus a message in a caller-supplied
+ *    buffer `err` of size `errlen` (always NUL-terminated, may be NULL).
+ *    Nothing here aborts, exits or prints. Out-of-memory is a data error.
+ *  - No mutable static state: every object is owned by its creator and freed
+ *    with its *_free function. Objects are immutable after construction
+ *    ("compile once, then freeze") and may be shared read-only.
+ */
+#ifndef SR_CORE_H
+#define SR_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------ */
+/* HTTP methods as bits. A mask of 0 or SR_M_ALL means "any method".         */
+enum {
+    SR_M_GET = 1, SR_M_HEAD = 2, SR_M_POST = 4, SR_M_PUT = 8,
+    SR_M_DELETE = 16, SR_M_OPTIONS = 32, SR_M_PATCH = 64, SR_M_OTHER = 128,
+    SR_M_ALL = 255
+};
+/* Method name -> bit (case-sensitive, as HTTP says). Unknown -> SR_M_OTHER. */
+unsigned sr_method_bit(const char *m, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Regex set: an ordered list of PCRE2 patterns, compiled once.              */
+/* sr_rset_match returns the index of the FIRST entry (in list order) whose  */
+/* pattern matches `subject` and whose method mask contains `mbit`, or -1.   */
+/* Patterns must start with '^' (they are matched anchored at offset 0).     */
+/* A non-match, or hitting the match limit, is -1, never an error.           */
+typedef struct sr_rset sr_rset;
+
+/* Build: patterns[i] (NUL-terminated), masks[i] (0 = any). On error returns
+ * NULL and writes e.g. "entry 12 (\"keys_upload\"): offset 7: missing )" to
+ * err; names[i] may be NULL (then only the index is given). Never raises. */
+sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
+                     const char *const *names, size_t n,
+                     char *err, size_t errlen);
+int      sr_rset_match(const sr_rset *s, const char *subject, size_t len,
+                       unsigned mbit);
+/* The same answer computed the slow way: one pcre2 match per entry, in order.
+ * Exists for tests (equivalence) and for `make bench` (the baseline). */
+int      sr_rset_match_loop(const sr_rset *s, const char *subject, size_t len,
+                            unsigned mbit);
+int      sr_rset_jit(const sr_rset *s);      /* 1 if JIT is in use */
+size_t   sr_rset_size(const sr_rset *s);
+void     sr_rset_free(sr_rset *s);
+
+/* ------------------------------------------------------------------------ */
+/* Decoding helpers (see ../shared/reference/formats.md).                    */
+
+/* Percent-decode src into dst (dst must hold srclen bytes). If `form`,
+ * '+' becomes ' ' first. Returns the decoded length, or -1 if an escape is
+ * invalid (not two hex digits) or the result contains a NUL byte. */
+long sr_pct_decode(const char *src, size_t srclen, char *dst, int form);
+
+/* Find query parameter `name` in `query` (no leading '?'; '&'-separated,
+ * names compared after form-decoding). The first occurrence wins. Writes the
+ * form-decoded value into dst (capacity dstcap) and returns its length;
+ * returns -1 if absent, -2 if present but undecodable or longer than dstcap.
+ * "name" alone (no '=') is present with an empty value. */
+long sr_query_param(const char *query, size_t qlen, const char *name,
+                    char *dst, size_t dstcap);
+
+/* Base64 decode, standard (+/) if url==0, url-safe (-_) if url==1; padding
+ * optional. Returns decoded length or -1 on invalid input / dst too small. */
+long sr_b64_decode(const char *src, size_t srclen, char *dst, size_t dstcap,
+                   int url);
+
+/* ------------------------------------------------------------------------ */
+/* Access tokens.                                                            */
+typedef enum {
+    SR_TOK_NONE = 0,   /* no token at all                                   */
+    SR_TOK_SYT,        /* syt_ / syr_: key = decoded localpart              */
+    SR_TOK_MACAROON,   /* key = localpart of the `user_id` caveat           */
+    SR_TOK_MAS,        /* mat_/mar_/mct_/mcr_/mpt_: no user inside          */
+    SR_TOK_OPAQUE      /* anything else (incl. appservice as_tokens)        */
+} sr_tok_kind;
+
+/* Take the token from an Authorization value (exactly "Bearer " + token,
+ * case-sensitive scheme, single space) or, if auth is NULL/empty/not Bearer,
+ * from the query's access_token (form-decoded into tokbuf).
+ * Sets *tok/*toklen to the raw token (pointing into auth or tokbuf).
+ * Returns 1 if a token was found, 0 if not, -1 if present but undecodable. */
+int sr_token_find(const char *auth, size_t alen, const char *query, size_t qlen,
+                  char *tokbuf, size_t tokcap, const char **tok, size_t *toklen);
+
+/* Classify a raw token and, for SYT/MACAROON, write the user's localpart
+ * (no '@', no ':server') to key (capacity keycap), returning its length in
+ * *keylen. A syt_/macaroon token whose user part cannot be decoded is
+ * returned as SR_TOK_OPAQUE (so it is hashed, never used raw). */
+sr_tok_kind sr_token_classify(const char *tok, size_t len,
+                              char *key, size_t keycap, size_t *keylen);
+
+/* User ID or localpart -> localpart: strips a leading '@' and everything from
+ * the first ':'. Returns length written to dst (cap dstcap) or -1. */
+long sr_localpart(const char *uid, size_t len, char *dst, size_t dstcap);
+
+/* ------------------------------------------------------------------------ */
+/* Federation: origin from an `Authorization: X-Matrix ...` value.           */
+/* Scheme "X-Matrix" (case-insensitive) then 1+ spaces, then RFC 9110 params:*/
+/* name=value, comma separated, OWS around commas, names case-insensitive,   */
+/* quoted values with \-escapes, unquoted values may contain ':'.            */
+/* Returns origin length written to dst, 0 if the header is not X-Matrix,    */
+/* -1 if it is X-Matrix but malformed or has no origin.                      */
+long sr_xmatrix_origin(const char *hdr, size_t len, char *dst, size_t dstcap);
+
+/* ------------------------------------------------------------------------ */
+/* Room ID or alias from a client path: the segment after /rooms/, /join/ or */
+/* /knock/ (first occurrence after the API version), percent-decoded.        */
+/* Returns its length in dst, 0 if the path has none, -1 if undecodable.     */
+long sr_room_from_path(const char *path, size_t len, char *dst, size_t dstcap);
+/* The user ID segment after /profile/, percent-decoded, then reduced to its
+ * localpart. Same returns as above. */
+long sr_profile_user_from_path(const char *path, size_t len, char *dst,
+                               size_t dstcap);
+
+/* ------------------------------------------------------------------------ */
+/* Keyed hash: SipHash-2-4 with a 128-bit key.                               */
+typedef struct { uint64_t k0, k1; } sr_hkey;
+/* Derive a hash key from an arbitrary secret string (deterministic). */
+sr_hkey  sr_hkey_from_secret(const char *secret, size_t len);
+uint64_t sr_siphash(const sr_hkey *k, const void *data, size_t len);
+/* 16 lowercase hex digits + NUL into out[17]. */
+void     sr_hex64(uint64_t v, char out[17]);
+
+/* ------------------------------------------------------------------------ */
+/* YAML: libyaml -> an immutable node tree with line/column positions.       */
+typedef enum { SR_Y_NULL, SR_Y_SCALAR, SR_Y_SEQ, SR_Y_MAP } sr_ytype;
+typedef struct sr_ynode sr_ynode;
+struct sr_ynode {
+    sr_ytype type;
+    int line, col;            /* 1-based position of the node's start      */
+    int plain;                /* scalar: 1 if it was unquoted (plain)      */
+    char *str; size_t len;    /* scalar text (NUL-terminated copy)         */
+    size_t n;                 /* SEQ: items; MAP: pairs                    */
+    sr_ynode **items;         /* SEQ: n items; MAP: 2n (key, value, ...)   */
+};
+typedef struct sr_ydoc sr_ydoc;  /* owns every node; aliases share nodes */
+/* Load the first document of a file. On error NULL and err =
+ * "<path>:<line>:<col>: <problem>" (e.g. "cannot open: No such file"). An
+ * empty file gives a doc whose root is SR_Y_NULL. Merge keys (<<) are kept
+ * as ordinary pairs; aliases point to the anchored node. */
+sr_ydoc  *sr_yaml_load_file(const char *path, char *err, size_t errlen);
+sr_ydoc  *sr_yaml_load_string(const char *buf, size_t len, const char *name,
+                              char *err, size_t errlen);
+const sr_ynode *sr_ydoc_root(const sr_ydoc *d);
+void      sr_ydoc_free(sr_ydoc *d);
+
+/* ------------------------------------------------------------------------ */
+/* The router: the whole per-request decision, from data built by the Lua    */
+/* policy at load time. See docs/design.md "Router data".                    */
+typedef enum {
+    SR_KEY_NONE = 0,   /* no stickiness                                     */
+    SR_KEY_USER,       /* from the access token (or token hash)             */
+    SR_KEY_ROOM,       /* from the path                                     */
+    SR_KEY_ORIGIN,     /* X-Matrix origin, else the source address          */
+    SR_KEY_PATH_USER   /* the user in /profile/{userId}                     */
+} sr_key_src;
+
+typedef enum { SR_REFINE_NONE = 0, SR_REFINE_SINCE, SR_REFINE_POS } sr_refine;
+
+typedef struct {
+    const char *cls;          /* class name, e.g. "event_send"             */
+    const char *be_a;         /* backend when the method is in mask_a      */
+    const char *be_b;         /* backend otherwise                         */
+    unsigned mask_a;          /* SR_M_* bits                               */
+    sr_key_src key;
+    int as_ok;                /* appservice override allowed               */
+    const char *reason;       /* explain only; may be NULL                 */
+} sr_target;
+
+typedef struct {
+    const char *id;           /* route id from routes.yaml                 */
+    const char *pattern;      /* PCRE2, starts with '^'                    */
+    unsigned methods;         /* match filter, 0 = any                     */
+    int target;               /* index into targets                        */
+    sr_refine refine;
+    int alt_target;           /* used when the refine condition holds      */
+} sr_entry;
+
+typedef struct {
+    const char *secret; size_t secret_len;
+    const sr_entry *entries; size_t n_entries;
+    const sr_target *targets; size_t n_targets;
+    int fallback_target;      /* for paths no entry matches (class main)   */
+    const char *const *as_tokens; size_t n_as_tokens;  /* raw as_tokens    */
+    const char *const *as_senders;                     /* their localparts */
+    const char *as_backend;   /* NULL: no appservice pool                  */
+} sr_router_spec;
+
+typedef struct sr_router sr_router;
+/* Copies everything it needs from spec (spec may be freed afterwards).
+ * as_tokens are stored only as keyed hashes. NULL + err on bad data. */
+sr_router *sr_router_new(const sr_router_spec *spec, char *err, size_t errlen);
+void       sr_router_free(sr_router *r);
+
+/* Key kinds as printed: "none", "user", "room", "origin", "token-hash". */
+typedef struct {
+    int entry;                /* matched entry index, -1 = fallback        */
+    const char *route_id;     /* entry id or "default"                     */
+    const char *cls, *backend, *reason;  /* point into the router          */
+    const char *key_kind;
+    char key[512];            /* readable key ("" for none); never a token */
+    char hkey[17];            /* hex SipHash of key_kind ":" key, "" none  */
+    int token_kind;           /* sr_tok_kind                               */
+    int appservice;           /* 1 if the as_token override applied        */
+} sr_decision;
+
+/* `in` is the HAProxy-built string "METHOD SRC PATHQ AUTH" (AUTH is the rest
+ * of the line, "-" or empty when absent). Never fails: malformed input gives
+ * the fallback target (or "blocked" if the path says so) with no key. */
+void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d);
+/* Writes "backend|class|hkey" (hkey may be empty) into out; returns length. */
+size_t sr_route_packed(const sr_router *r, const char *in, size_t len,
+                       char *out, size_t outcap);
+/* Hash of kind ":" key, as sr_route computes it (used by MAS resolution). */
+void sr_router_hkey(const sr_router *r, const char *kind, const char *key,
+                    size_t keylen, char out[17]);
+
+#endif

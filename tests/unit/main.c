@@ -1,0 +1,14 @@
+/* main.c - runs every C unit test group; exit status 1 if any check failed. */
+#include "unit.h"
+
+int unit_failed;
+
+int main(void)
+{
+    test_parse();
+    test_hash();
+    test_yaml();
+    test_rset();
+    test_router();
+    return unit_failed ? 1 : 0;
+}
