@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# tests/run.sh - run every test suite (called by `make test`, which builds first).
+# Each suite prints "ok <name>" / "FAIL <name>: why" lines; a suite that exits
+# non-zero without printing a FAIL line counts as one failure of its own.
+# The last line is "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+log_dir=${TMPDIR:-/tmp}/synroute-tests.$$
+mkdir -p "$log_dir"
+passed=0 failed=0
+
+run_suite() {   # name, command...
+    local name=$1; shift
+    local out="$log_dir/$name.log" rc t0=$SECONDS
+    echo "== $name: $*"
+    "$@" >"$out" 2>&1; rc=$?
+    local ok fail
+    ok=$(grep -c '^ok ' "$out"); fail=$(grep -c '^FAIL' "$out")
+    grep '^FAIL' "$out" | head -50
+    if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+        echo "FAIL suite/$name: exited $rc with no FAIL line; last output:"; tail -20 "$out" | sed 's/^/    /'
+        fail=1
+    fi
+    echo "   $name: $ok passed, $fail failed ($((SECONDS - t0)) s; log $out)"
+    passed=$((passed + ok)); failed=$((failed + fail))
+}
+
+run_suite unit      build/unit_tests
+[ -x tests/fuzz/run.sh ] && run_suite fuzz bash tests/fuzz/run.sh
+run_suite routes    lua5.4 tests/routes/test_routes.lua
+run_suite lua       bash tests/lua/run.sh
+run_suite check     bash tests/check/run.sh
+run_suite vtc       bash tests/vtc/run.sh
+run_suite examples  bash tests/e2e/examples.sh
+run_suite agree     bash tests/e2e/agree.sh
+for t in tests/traffic/*.sh; do
+    [ -f "$t" ] && run_suite "traffic-$(basename "$t" .sh)" bash "$t"
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
