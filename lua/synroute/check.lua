@@ -1,0 +1,106 @@
+-- synroute.check: `synroute check CONFIG [--probe] [--quiet]`
+-- Validates synroute.yaml and the Synapse files it names, prints EVERY
+-- problem as "file:line: message", exit 0 (ok) or 1 (problems).
+--
+--   require("synroute.check").main({ "examples/full/synroute.yaml" }) -> 0
+
+local config = require("synroute.config")
+
+local M = {}
+
+local USAGE = "usage: synroute check CONFIG [--probe] [--quiet]"
+
+local function addr(s)
+  if s.path then return s.path end
+  local h = s.host
+  if h and h:find(":", 1, true) then h = "[" .. h .. "]" end
+  return tostring(h) .. ":" .. tostring(s.port)
+end
+
+-- --probe: GET /health on every server (curl, 2 s each).
+local function probe(dep, problems)
+  local targets = { { name = "main", s = dep.main, pool = "main" } }
+  local pools = {}
+  for k in pairs(dep.pools) do pools[#pools + 1] = k end
+  table.sort(pools)
+  local seen = { [addr(dep.main)] = true }
+  for _, pool in ipairs(pools) do
+    for _, s in ipairs(dep.pools[pool].servers) do
+      if not seen[addr(s)] and not s.path then
+        seen[addr(s)] = true
+        targets[#targets + 1] = { name = s.name, s = s, pool = pool }
+      end
+    end
+  end
+  for _, t in ipairs(targets) do
+    if not t.s.path then
+      local url = "http://" .. addr(t.s) .. "/health"
+      local f = io.popen("curl -s -o /dev/null -m 2 -w '%{http_code}' '" .. url .. "' 2>/dev/null")
+      local code = f and f:read("a") or ""
+      if f then f:close() end
+      if code ~= "200" then
+        problems[#problems + 1] = (t.s.where or dep.file) .. ": probe: " .. t.name .. " at " .. addr(t.s) ..
+          " did not answer GET /health with 200 (got " .. (code == "000" and "no answer" or code) .. ")"
+      end
+    end
+  end
+end
+
+function M.run(path, opts)
+  opts = opts or {}
+  local dep, problems = config.load(path)
+  if not dep then return nil, problems end
+  local extra = {}
+  local ok_api, api = pcall(require, "synroute.api")
+  if ok_api and type(api) == "table" and api.new then
+    local eng, err = api.new({ dep = dep })
+    if not eng then extra[#extra + 1] = dep.file .. ":1: " .. tostring(err) end
+  end
+  if opts.probe then probe(dep, extra) end
+  if #extra > 0 then return nil, extra, dep end
+  return dep
+end
+
+function M.main(args)
+  local cfg
+  local opts = {}
+  for _, a in ipairs(args) do
+    if a == "--probe" then opts.probe = true
+    elseif a == "--quiet" or a == "-q" then opts.quiet = true
+    elseif a == "-h" or a == "--help" then print(USAGE); return 0
+    elseif a:sub(1, 1) == "-" then io.stderr:write("unknown option ", a, "\n", USAGE, "\n"); return 2
+    elseif cfg then io.stderr:write(USAGE, "\n"); return 2
+    else cfg = a end
+  end
+  if not cfg then io.stderr:write(USAGE, "\n"); return 2 end
+  local dep, problems, dep2 = M.run(cfg, opts)
+  local d = dep or dep2
+  if d then
+    for _, w in ipairs(d.warnings or {}) do io.stdout:write("warning: ", w, "\n") end
+  end
+  if not dep then
+    for _, p in ipairs(problems) do io.stdout:write(p, "\n") end
+    io.stdout:write(#problems, " problem", #problems == 1 and "" or "s", " found in ", cfg, "\n")
+    return 1
+  end
+  if not opts.quiet then
+    io.stdout:write("ok: ", cfg, "\n")
+    io.stdout:write("  main ", addr(dep.main), dep.main.serves_media and " (serves media)" or "", "\n")
+    local pools = {}
+    for k in pairs(dep.pools) do pools[#pools + 1] = k end
+    table.sort(pools)
+    for _, p in ipairs(pools) do
+      local names = {}
+      for _, s in ipairs(dep.pools[p].servers) do
+        names[#names + 1] = s.name .. (s.backup and " (backup)" or "")
+      end
+      io.stdout:write("  pool ", p, ": ", #names > 0 and table.concat(names, ", ") or "(empty)", "\n")
+    end
+    if #dep.as_tokens > 0 then
+      io.stdout:write("  appservices: ", #dep.as_tokens, "\n")
+    end
+  end
+  return 0
+end
+
+return M

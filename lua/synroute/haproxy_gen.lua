@@ -1,0 +1,334 @@
+-- synroute.haproxy_gen: `synroute haproxy CONFIG [-o FILE] [--portable] [--snippet]`
+-- writes an HAProxy 2.6 configuration for the deployment described by CONFIG.
+--
+--   local gen = require("synroute.haproxy_gen")
+--   local text, err = gen.generate(dep, { root = "/usr/share/synroute", config = "/etc/synroute/synroute.yaml" })
+--   gen.main(args) -> exit code
+--
+-- The output is deterministic: pools and servers are sorted, nothing depends
+-- on the time or the machine (with --portable not even on the install path).
+
+local config = require("synroute.config")
+
+local M = {}
+
+local MATRIX_404 = [['{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}']]
+local MATRIX_403_ADMIN = [['{"errcode":"M_FORBIDDEN","error":"The admin API is not reachable from this network"}']]
+
+-- Pools whose routes main can serve (main is their `backup` server).
+local function main_backup_ok(dep, pool)
+  local p = dep.pools[pool]
+  if p and p.writer then return false end          -- a configured writer never falls back to main
+  if config.WRITER_CLASS[pool] then return false end
+  if pool == "media" and not dep.main.serves_media then return false end
+  return true
+end
+M.main_backup_ok = main_backup_ok
+
+local function sorted_pools(dep)
+  local ks = {}
+  for k in pairs(dep.pools) do ks[#ks + 1] = k end
+  table.sort(ks)
+  return ks
+end
+
+local function addr(s)
+  if s.path then return s.path end
+  local h = s.host
+  if h:find(":", 1, true) then h = "[" .. h .. "]" end
+  return h .. ":" .. tostring(s.port)
+end
+M.addr = addr
+
+local function srvname(n)
+  return (n:gsub("[^%w%._:%-]", "_"))
+end
+
+-- Where this file is: <root>/lua/synroute/haproxy_gen.lua
+local function script_root()
+  local src = debug.getinfo(1, "S").source
+  if src:sub(1, 1) == "@" then
+    local p = config.abspath(src:sub(2))
+    local root = p:match("^(.*)/lua/synroute/[^/]*$")
+    if root then return root end
+  end
+  return config.abspath(".")
+end
+M.script_root = script_root
+
+local function q(s) return '"' .. s .. '"' end
+
+-- opts.root: string used for the synroute root (absolute path or "${SYNROUTE_ROOT}")
+-- opts.config: string used for SYNROUTE_CONFIG
+-- opts.cmd: the regenerate command recorded in the header
+local function global_section(dep, opts, out)
+  local root = opts.root
+  out[#out + 1] = "global"
+  out[#out + 1] = "    log " .. (dep.log or "stdout format raw local0 info")
+  out[#out + 1] = "    maxconn 20000"
+  out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6"
+  out[#out + 1] = "    expose-experimental-directives"
+  out[#out + 1] = "    tune.lua.maxmem 64"
+  out[#out + 1] = "    lua-prepend-path " .. q(root .. "/lua/?.lua")
+  out[#out + 1] = "    lua-prepend-path " .. q(root .. "/build/5.3/?.so") .. " cpath"
+  out[#out + 1] = "    # the deployment the Lua side loads (it must be set before lua-load)"
+  out[#out + 1] = "    setenv SYNROUTE_CONFIG " .. q(opts.config)
+  out[#out + 1] = "    lua-load " .. q(root .. "/lua/synroute/haproxy.lua")
+  out[#out + 1] = ""
+end
+
+local function defaults_section(dep, opts, out)
+  local t = dep.timeouts
+  local root = opts.root
+  out[#out + 1] = "defaults"
+  out[#out + 1] = "    mode http"
+  out[#out + 1] = "    log global"
+  out[#out + 1] = "    option dontlognull"
+  out[#out + 1] = "    option redispatch"
+  out[#out + 1] = "    retries 2"
+  out[#out + 1] = "    http-reuse safe"
+  out[#out + 1] = "    timeout connect " .. t.connect
+  out[#out + 1] = "    timeout http-request " .. t.http_request
+  out[#out + 1] = "    timeout http-keep-alive " .. t.http_keep_alive
+  out[#out + 1] = "    timeout queue " .. t.queue
+  out[#out + 1] = "    # Synapse holds /sync up to the client's timeout (typically 30 s); initial"
+  out[#out + 1] = "    # syncs of big accounts take minutes. Keep both sides open long enough."
+  out[#out + 1] = "    timeout client " .. t.client
+  out[#out + 1] = "    timeout server " .. t.server
+  out[#out + 1] = "    timeout tunnel " .. t.tunnel
+  out[#out + 1] = "    timeout check " .. t.check
+  out[#out + 1] = "    # Matrix JSON bodies for the errors HAProxy itself produces"
+  for _, code in ipairs({ 400, 403, 404, 408, 429, 500, 502, 503, 504 }) do
+    out[#out + 1] = "    errorfile " .. code .. " " .. q(root .. "/haproxy/errors/" .. code .. ".http")
+  end
+  out[#out + 1] = ""
+end
+
+-- The per-request rules, shared by the full frontend and --snippet.
+local function frontend_rules(dep, opts, out, indent)
+  local I = indent or "    "
+  local function L(s) out[#out + 1] = (s == "" and "" or I .. s) end
+  L("# 1. Normalise the path before anything looks at it (never decodes reserved characters)")
+  L("http-request normalize-uri path-merge-slashes")
+  L("http-request normalize-uri path-strip-dot")
+  L("http-request normalize-uri path-strip-dotdot")
+  L("http-request normalize-uri percent-decode-unreserved")
+  L("http-request normalize-uri percent-to-uppercase")
+  L("# 2. Client-supplied X-Forwarded-For is replaced, never trusted")
+  L("http-request set-header X-Forwarded-For %[src]")
+  L("http-request set-header X-Forwarded-Proto https if { ssl_fc }")
+  L("http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
+  L("# 3. Replication and MAS-internal paths are never public (works without Lua)")
+  L("acl synroute_internal path_beg /_synapse/replication/ /_synapse/mas/")
+  L("acl synroute_internal path /_synapse/replication /_synapse/mas")
+  L("http-request return status 404 content-type application/json string " .. MATRIX_404 .. " if synroute_internal")
+  if #dep.admin_networks > 0 then
+    L("# 4. The admin API only from admin_networks")
+    L("acl synroute_admin_net src " .. table.concat(dep.admin_networks, " "))
+    L("http-request return status 403 content-type application/json string " .. MATRIX_403_ADMIN ..
+      " if { path_beg /_synapse/admin/ } !synroute_admin_net")
+  else
+    L("# 4. admin_networks is empty: the admin API is not reachable through the proxy")
+    L("http-request return status 403 content-type application/json string " .. MATRIX_403_ADMIN ..
+      " if { path_beg /_synapse/admin/ }")
+  end
+  L("# 5. One Lua converter decides backend|class|hkey (docs/design.md)")
+  L('http-request set-var-fmt(txn.synroute_in) "%[method] %[src] %[pathq] %[req.fhdr(authorization)]"')
+  L("http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute")
+  L("http-request unset-var(txn.synroute_in)")
+  L("http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)")
+  L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)")
+  L("http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }")
+  L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
+    " if { var(txn.synroute_class) -m str blocked }")
+  if opts.test_headers then
+    L("# test mode only: tell the client which backend served it")
+    L("http-response set-header X-Synroute-Backend %[var(txn.synroute_backend)]")
+    L("http-response set-header X-Synroute-Class %[var(txn.synroute_class)]")
+  end
+  L("use_backend %[var(txn.synroute_backend)] if { var(txn.synroute_backend) -m found }")
+end
+
+local LOG_FORMAT = '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %HM %HPO class=%[var(txn.synroute_class)] backend=%[var(txn.synroute_backend)]"'
+
+local function frontend_section(dep, opts, out)
+  out[#out + 1] = "frontend synapse"
+  for _, a in ipairs(dep.listen) do out[#out + 1] = "    bind " .. a end
+  out[#out + 1] = "    # never logs the query string (access_token) or Authorization"
+  out[#out + 1] = "    log-format " .. LOG_FORMAT
+  frontend_rules(dep, opts, out)
+  out[#out + 1] = "    default_backend main"
+  out[#out + 1] = ""
+end
+
+local function check_lines(out)
+  out[#out + 1] = "    option httpchk GET /health"
+  out[#out + 1] = "    http-check expect status 200"
+end
+
+local function main_server(dep, backup)
+  return "    server main " .. addr(dep.main) .. " check" .. (backup and " backup" or "")
+end
+
+local function backends(dep, out)
+  out[#out + 1] = "backend main"
+  check_lines(out)
+  out[#out + 1] = main_server(dep, false)
+  out[#out + 1] = ""
+  for _, pool in ipairs(sorted_pools(dep)) do
+    local p = dep.pools[pool]
+    local actives, backups = {}, {}
+    for _, s in ipairs(p.servers) do
+      if s.backup then backups[#backups + 1] = s else actives[#actives + 1] = s end
+    end
+    out[#out + 1] = "backend " .. pool
+    if #p.servers == 0 then
+      out[#out + 1] = "    # no usable server: requests get a Matrix JSON 503"
+    end
+    check_lines(out)
+    if #actives > 1 then
+      out[#out + 1] = "    # sticky by the key the router derived (user, room or origin, hashed);"
+      out[#out + 1] = "    # requests without a key are balanced round robin"
+      out[#out + 1] = "    balance hash var(txn.synroute_key)"
+      out[#out + 1] = "    hash-type consistent"
+      out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. dep.stick.expire
+      out[#out + 1] = "    stick match var(txn.synroute_key)"
+      out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }"
+    end
+    for _, s in ipairs(actives) do
+      out[#out + 1] = "    server " .. srvname(s.name) .. " " .. addr(s) .. " check"
+    end
+    for _, s in ipairs(backups) do
+      out[#out + 1] = "    server " .. srvname(s.name) .. " " .. addr(s) .. " check backup"
+    end
+    if main_backup_ok(dep, pool) then
+      out[#out + 1] = main_server(dep, true)
+    end
+    out[#out + 1] = ""
+  end
+end
+
+function M.generate(dep, opts)
+  opts = opts or {}
+  opts.root = opts.root or script_root()
+  opts.config = opts.config or dep.file
+  local out = {}
+  out[#out + 1] = "# Generated by synroute - do not edit; regenerate instead:"
+  out[#out + 1] = "#   " .. (opts.cmd or "synroute haproxy synroute.yaml")
+  if opts.portable then
+    out[#out + 1] = "# Start with SYNROUTE_ROOT set to the synroute install (or repository) directory:"
+    out[#out + 1] = "#   SYNROUTE_ROOT=/usr/local/share/synroute haproxy -f haproxy.cfg"
+  end
+  out[#out + 1] = ""
+  if opts.snippet then
+    out[#out + 1] = "# Frontend snippet for an existing frontend (e.g. your TLS one)."
+    out[#out + 1] = "# 1. add to your global section:"
+    local g = {}
+    global_section(dep, opts, g)
+    for i = 2, #g do if g[i] ~= "" then out[#out + 1] = "#   " .. g[i]:gsub("^%s+", "") end end
+    out[#out + 1] = "# 2. add errorfile lines and timeouts (client/server " .. dep.timeouts.client .. "/" ..
+      dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") to your defaults, see the full output"
+    out[#out + 1] = "# 3. paste these rules into your frontend, before any use_backend, and set"
+    out[#out + 1] = "#    'default_backend main':"
+    frontend_rules(dep, opts, out)
+    out[#out + 1] = ""
+    out[#out + 1] = "# 4. the backends"
+    out[#out + 1] = ""
+    backends(dep, out)
+  else
+    global_section(dep, opts, out)
+    defaults_section(dep, opts, out)
+    frontend_section(dep, opts, out)
+    backends(dep, out)
+  end
+  while out[#out] == "" do out[#out] = nil end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers]"
+
+-- Path of `p` relative to `root` if it is inside it.
+local function relative_to(root, p)
+  if p:sub(1, #root + 1) == root .. "/" then return p:sub(#root + 2) end
+  return nil
+end
+
+function M.main(args)
+  local cfg, outfile
+  local opts = {}
+  local words = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "-o" or a == "--output" then
+      outfile = args[i + 1]; i = i + 1
+      if not outfile then io.stderr:write(USAGE, "\n"); return 2 end
+    elseif a == "--snippet" then opts.snippet = true
+    elseif a == "--portable" then opts.portable = true
+    elseif a == "--test-headers" then opts.test_headers = true
+    elseif a == "--probe" then opts.probe = true
+    elseif a == "--root" then opts.root = args[i + 1]; i = i + 1
+      if not opts.root then io.stderr:write(USAGE, "\n"); return 2 end
+    elseif a == "-h" or a == "--help" then print(USAGE); return 0
+    elseif a:sub(1, 1) == "-" and a ~= "-" then io.stderr:write("unknown option ", a, "\n", USAGE, "\n"); return 2
+    else cfg = cfg or a; words[#words + 1] = a end
+    i = i + 1
+  end
+  if not cfg or #words > 1 then io.stderr:write(USAGE, "\n"); return 2 end
+
+  local dep, problems = config.load(cfg)
+  if not dep then
+    for _, p in ipairs(problems) do io.stderr:write(p, "\n") end
+    io.stderr:write(#problems, " problem", #problems == 1 and "" or "s", " in ", cfg, "; no HAProxy config written\n")
+    return 1
+  end
+  local real_root = script_root()
+  local cmd = { "synroute haproxy" }
+  if opts.portable then
+    local rel = relative_to(real_root, dep.file)
+    if not rel then
+      io.stderr:write("--portable: ", dep.file, " is not inside ", real_root, "\n")
+      return 2
+    end
+    opts.config = "${SYNROUTE_ROOT}/" .. rel
+    opts.root = "${SYNROUTE_ROOT}"
+    cmd[#cmd + 1] = "--portable"
+    cmd[#cmd + 1] = rel
+  else
+    opts.root = opts.root or real_root
+    opts.config = dep.file
+    cmd[#cmd + 1] = dep.file
+  end
+  if opts.snippet then cmd[#cmd + 1] = "--snippet" end
+  if opts.test_headers then cmd[#cmd + 1] = "--test-headers" end
+  if opts.portable then
+    -- recorded as the canonical command so that regenerating anywhere gives the same bytes
+    cmd[#cmd + 1] = "-o"
+    cmd[#cmd + 1] = (cmd[3]:match("^(.*)/[^/]*$") or ".") .. "/haproxy" .. (opts.snippet and "-snippet" or "") .. ".cfg"
+  elseif outfile then
+    cmd[#cmd + 1] = "-o"
+    cmd[#cmd + 1] = outfile
+  end
+  opts.cmd = table.concat(cmd, " ")
+  -- The router must build for this deployment too (same check HAProxy does at start).
+  local ok_api, api = pcall(require, "synroute.api")
+  if ok_api and type(api) == "table" and api.new then
+    local eng, err = api.new({ dep = dep })
+    if not eng then
+      io.stderr:write(tostring(err), "\n")
+      return 1
+    end
+  end
+  for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
+  local text = M.generate(dep, opts)
+  if outfile and outfile ~= "-" then
+    local f, err = io.open(outfile, "w")
+    if not f then io.stderr:write("cannot write ", outfile, ": ", tostring(err), "\n"); return 1 end
+    f:write(text); f:close()
+  else
+    io.write(text)
+  end
+  return 0
+end
+
+return M
