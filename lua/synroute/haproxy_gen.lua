@@ -65,7 +65,6 @@ local function global_section(dep, opts, out)
   local root = opts.root
   out[#out + 1] = "global"
   out[#out + 1] = "    log " .. (dep.log or "stdout format raw local0 info")
-  out[#out + 1] = "    maxconn 20000"
   out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6"
   out[#out + 1] = "    expose-experimental-directives"
   out[#out + 1] = "    tune.lua.maxmem 64"
@@ -170,7 +169,13 @@ local function main_server(dep, backup)
   return "    server main " .. addr(dep.main) .. " check" .. (backup and " backup" or "")
 end
 
-local function backends(dep, out)
+local function backends(dep, out, used)
+  -- a backend the router may name but no pool provides: empty, so it answers 503
+  local extra = {}
+  for _, b in ipairs(used or {}) do
+    if b ~= "main" and b ~= "blocked" and not dep.pools[b] and b:match("^[%w_]+$") then extra[#extra + 1] = b end
+  end
+  table.sort(extra)
   out[#out + 1] = "backend main"
   check_lines(out)
   out[#out + 1] = main_server(dep, false)
@@ -206,6 +211,11 @@ local function backends(dep, out)
     end
     out[#out + 1] = ""
   end
+  for _, b in ipairs(extra) do
+    out[#out + 1] = "backend " .. b
+    out[#out + 1] = "    # named by the router but no worker serves it: Matrix JSON 503"
+    out[#out + 1] = ""
+  end
 end
 
 function M.generate(dep, opts)
@@ -234,12 +244,12 @@ function M.generate(dep, opts)
     out[#out + 1] = ""
     out[#out + 1] = "# 4. the backends"
     out[#out + 1] = ""
-    backends(dep, out)
+    backends(dep, out, opts.backends)
   else
     global_section(dep, opts, out)
     defaults_section(dep, opts, out)
     frontend_section(dep, opts, out)
-    backends(dep, out)
+    backends(dep, out, opts.backends)
   end
   while out[#out] == "" do out[#out] = nil end
   return table.concat(out, "\n") .. "\n"
@@ -318,6 +328,7 @@ function M.main(args)
       io.stderr:write(tostring(err), "\n")
       return 1
     end
+    opts.backends = eng.backends
   end
   for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
   local text = M.generate(dep, opts)
