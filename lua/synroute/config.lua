@@ -553,10 +553,12 @@ function M.load(path, opts)
   local hs, hs_where = {}, {}   -- key -> value / "file:line"
   local hs_pos = {}             -- key -> { file=, pos= }
   local hs_dir = base
+  local hs_failed = #hs_files == 0
   for i, it in ipairs(hs_files) do
     local p = join(base, it[1])
     if i == 1 then hs_dir = dirname(p) end
     local doc, pos = load_yaml(ctx, p, it[2], "homeserver config")
+    if not doc then hs_failed = true end
     if doc then
       for k, v in pairs(doc) do
         hs[k] = v; hs_where[k] = at(p, pos, doc, k); hs_pos[k] = { file = p, pos = pos }
@@ -676,7 +678,9 @@ function M.load(path, opts)
     if l.public and l.names.client and l.names.federation then ml = l; break end
   end
   if not ml then ml = listener_for(main, "client") or first_public(main) end
-  if not ml then
+  if not ml and hs_failed then
+    -- already reported: the homeserver config could not be read
+  elseif not ml then
     local reps = {}
     for _, l in ipairs(main_listeners) do
       if l.replication then reps[#reps + 1] = tostring(l.port or l.path) end

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tests/check/run.sh - broken deployments must be reported, with file:line.
+#
+# Each tests/check/cases/<name>/ holds a synroute.yaml (plus the Synapse YAML
+# it names) and `expect`: the first line is "exit N", every further line a
+# fragment that `synroute check` must print. Prints "ok check/<name>" or
+# "FAIL check/<name>: why". Last test: HAProxy refuses to start with a broken
+# deployment and prints the same message as `synroute check`.
+set -u
+root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
+cd "$root" || exit 2
+syn() { timeout 20 bin/synroute "$@"; }
+fails=0
+for dir in tests/check/cases/*/; do
+    dir=${dir%/}
+    name=${dir##*/}
+    [ -f "$dir/expect" ] || continue
+    out=$(syn check "$dir/synroute.yaml" 2>&1); rc=$?
+    want=$(head -n1 "$dir/expect" | sed 's/^exit //')
+    why=""
+    [ "$rc" = "$want" ] || why="exit $rc, want $want"
+    while IFS= read -r frag; do
+        [ -z "$frag" ] && continue
+        if ! grep -qF -- "$frag" <<<"$out"; then why="${why:+$why; }missing: $frag"; fi
+    done < <(tail -n +2 "$dir/expect")
+    # every problem line names file:line
+    if [ "$want" = 1 ]; then
+        bad=$(grep -vE '^(warning: |[0-9]+ problems? found)' <<<"$out" | grep -vE '^[^ :]+:[0-9]+(:[0-9]+)?: ' | head -1)
+        [ -z "$bad" ] || why="${why:+$why; }line without file:line: $bad"
+    fi
+    if [ -z "$why" ]; then echo "ok check/$name"; else echo "FAIL check/$name: $why"; printf '%s\n' "$out" | sed 's/^/    | /'; fails=$((fails+1)); fi
+done
+
+# HAProxy must refuse to start when the deployment it loads is broken, with
+# the message synroute check prints.
+name=haproxy-refuses-broken-config
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-check.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+cp -R tests/check/cases/ok "$tmp/dep"
+if ! syn haproxy "$tmp/dep/synroute.yaml" -o "$tmp/haproxy.cfg" 2>"$tmp/gen.err"; then
+    echo "FAIL check/$name: generating from the good config failed: $(head -3 "$tmp/gen.err")"; fails=$((fails+1))
+else
+    # the admin later edits the deployment: a pool names a worker that does not exist
+    printf '  client: [no-such-worker]\n' >> "$tmp/dep/synroute.yaml"
+    want=$(syn check "$tmp/dep/synroute.yaml" 2>&1 | grep -F "unknown worker 'no-such-worker'")
+    hout=$(timeout 20 haproxy -c -f "$tmp/haproxy.cfg" 2>&1); hrc=$?
+    if [ "$hrc" = 0 ]; then
+        echo "FAIL check/$name: haproxy -c accepted the broken deployment"; fails=$((fails+1))
+    elif [ -z "$want" ] || ! grep -qF -- "$want" <<<"$hout"; then
+        echo "FAIL check/$name: haproxy did not print '$want'"; printf '%s\n' "$hout" | sed 's/^/    | /' | head -20; fails=$((fails+1))
+    else
+        echo "ok check/$name"
+    fi
+fi
+exit $(( fails > 0 ))
