@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# tests/e2e/examples.sh - the examples, end to end, on loopback.
+#
+# For each of examples/{monolith,small,full}:
+#   regenerate   `synroute haproxy --portable` output == the checked-in haproxy.cfg
+#   haproxy-c    `haproxy -c` accepts the checked-in file
+#   live         stand-ins (tests/standin) + HAProxy with synroute; for every
+#                request below: `synroute explain` names the expected backend,
+#                and the worker that answered (X-Worker) is an active server of
+#                that backend's pool (or main / a 404 for blocked paths)
+#   sticky       the same user's syncs and the same room's sends land on one worker
+# Prints "ok e2e/<example>/<what>" or "FAIL e2e/<example>/<what>: why".
+# Every process is started here and stopped by PID (also on Ctrl-C).
+set -u
+root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
+cd "$root" || exit 2
+export SYNROUTE_ROOT=$root
+export LUA_PATH="$root/lua/?.lua;;"
+export LUA_CPATH="$root/build/5.4/?.so;;"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-e2e.XXXXXX")
+pids=()
+stop_all() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        local alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.3
+    done
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    pids=()
+}
+cleanup() { stop_all; rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fails=0
+ok() { echo "ok e2e/$1"; }
+fail() { echo "FAIL e2e/$1: $2"; fails=$((fails+1)); }
+syn() { timeout 20 lua5.4 "$root/lua/synroute/cli.lua" "$@"; }
+standin() { timeout 20 lua5.4 "$root/tests/standin/standin.lua" "$@"; }
+
+alice=$(standin token alice); bob=$(standin token bob)
+AS='Bearer example-as-token-not-a-secret'
+XM='X-Matrix origin="remote.example",destination="example.org",key="ed25519:a1",sig="c2ln"'
+
+# name | method | target | Authorization | full | small | monolith   ("-": whatever explain says, 404: blocked)
+CASES="
+sync|GET|/_matrix/client/v3/sync?since=s1_2&timeout=30000|Bearer $alice|sync|generic|main
+sync_query_token|GET|/_matrix/client/v3/sync?since=s1&access_token=$bob||sync|generic|main
+initial_sync|GET|/_matrix/client/v3/sync|Bearer $alice|initial_sync|generic|main
+event_send|PUT|/_matrix/client/v3/rooms/!r1:example.org/send/m.room.message/t1|Bearer $alice|event_send|generic|main
+messages|GET|/_matrix/client/v3/rooms/!r1:example.org/messages?dir=b|Bearer $alice|messages|generic|main
+federation_send|PUT|/_matrix/federation/v1/send/1700000000001|$XM|federation_send|generic|main
+federation|GET|/_matrix/federation/v1/event/\$ev1|$XM|federation|generic|main
+client|GET|/_matrix/client/versions||client|generic|main
+encryption|POST|/_matrix/client/v3/keys/query|Bearer $alice|encryption|generic|main
+login|POST|/_matrix/client/v3/login||login|generic|main
+user_directory|POST|/_matrix/client/v3/user_directory/search|Bearer $alice|user_directory|generic|main
+sso|GET|/_matrix/client/v3/login/sso/redirect?redirectUrl=https://x.example||sso|main|main
+media|GET|/_matrix/client/v1/media/download/example.org/abc|Bearer $alice|media|media|main
+media_legacy|GET|/_matrix/media/v3/download/example.org/abc||media|media|main
+typing|PUT|/_matrix/client/v3/rooms/!r1:example.org/typing/@alice:example.org|Bearer $alice|typing|main|main
+to_device|PUT|/_matrix/client/v3/sendToDevice/m.room.encrypted/t2|Bearer $alice|to_device|-|main
+account_data|PUT|/_matrix/client/v3/user/@alice:example.org/account_data/x|Bearer $alice|account_data|main|main
+receipts|POST|/_matrix/client/v3/rooms/!r1:example.org/receipt/m.read/\$ev1|Bearer $alice|receipts|-|main
+presence|PUT|/_matrix/client/v3/presence/@alice:example.org/status|Bearer $alice|presence|main|main
+push_rules|PUT|/_matrix/client/v3/pushrules/global/override/x|Bearer $alice|push_rules|main|main
+push_rules_get|GET|/_matrix/client/v3/pushrules/|Bearer $alice|client|generic|main
+device_lists|POST|/_matrix/client/v3/keys/upload|Bearer $alice|device_lists|generic|main
+thread_subscriptions|PUT|/_matrix/client/unstable/io.element.msc4306/rooms/!r1:example.org/thread/\$ev1/subscription|Bearer $alice|thread_subscriptions|-|main
+appservice|PUT|/_matrix/client/v3/rooms/!r1:example.org/send/m.room.message/t3|$AS|appservice|generic|main
+admin|GET|/_synapse/admin/v1/server_version||main|main|main
+replication|POST|/_synapse/replication/send_event/x||404|404|404
+replication_dotted|POST|//_synapse/./replication/send_event/x||404|404|404
+mas|POST|/_synapse/mas/sync_devices||404|404|404
+"
+
+json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+
+for ex in full small monolith; do
+    case $ex in full) col=5;; small) col=6;; monolith) col=7;; esac
+    dir=examples/$ex
+    # 1. regenerate == checked in
+    if syn haproxy --portable "$dir/synroute.yaml" -o "$tmp/$ex.cfg" 2>"$tmp/$ex.gen.err"; then
+        if diff -u "$dir/haproxy.cfg" "$tmp/$ex.cfg" > "$tmp/$ex.diff"; then ok "$ex/regenerate"
+        else fail "$ex/regenerate" "differs from $dir/haproxy.cfg: $(sed -n 3,8p "$tmp/$ex.diff" | tr '\n' ' ')"; fi
+    else
+        fail "$ex/regenerate" "$(head -3 "$tmp/$ex.gen.err" | tr '\n' ' ')"
+    fi
+    # 2. haproxy -c
+    if out=$(timeout 20 haproxy -c -f "$dir/haproxy.cfg" 2>&1); then ok "$ex/haproxy-c"
+    else fail "$ex/haproxy-c" "$(grep -m2 ALERT <<<"$out" | tr '\n' ' ')"; continue; fi
+
+    # 3. live
+    port=$(sed -n 's/^ *bind [^ ]*:\([0-9]*\)$/\1/p' "$dir/haproxy.cfg" | head -1)
+    busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ":($port|380[0-9][0-9])\$" | head -3 | tr '\n' ' ')
+    if [ -n "$busy" ]; then fail "$ex/live" "ports busy: $busy"; continue; fi
+    standin config "$dir/synroute.yaml" > "$tmp/$ex.standin.cfg"
+    standin servers "$dir/synroute.yaml" > "$tmp/$ex.servers"
+    haproxy -db -f "$tmp/$ex.standin.cfg" > "$tmp/$ex.standin.log" 2>&1 &
+    pids+=($!)
+    mainport=$(sed -n 's/^ *server main [^ ]*:\([0-9]*\) check$/\1/p' "$dir/haproxy.cfg" | head -1)
+    for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$mainport/health" && break; sleep 0.1; done
+    haproxy -db -f "$dir/haproxy.cfg" > "$tmp/$ex.haproxy.log" 2>&1 &
+    pids+=($!)
+    base=http://127.0.0.1:$port
+    for _ in $(seq 50); do curl -s -o /dev/null "$base/_matrix/client/versions" && break; sleep 0.1; done
+    if ! curl -s -o /dev/null "$base/_matrix/client/versions"; then
+        fail "$ex/live" "HAProxy did not start: $(grep -m3 -E 'ALERT|error' "$tmp/$ex.haproxy.log" | tr '\n' ' ')"
+        stop_all; continue
+    fi
+    while IFS='|' read -r name method target auth e_full e_small e_mono; do
+        [ -z "$name" ] && continue
+        case $col in 5) want=$e_full;; 6) want=$e_small;; 7) want=$e_mono;; esac
+        hargs=(); [ -n "$auth" ] && hargs=(-H "Authorization: $auth")
+        exp=$(syn explain --config "$dir/synroute.yaml" "$method" "$target" "${hargs[@]}" 2>&1)
+        eb=$(json_field backend <<<"$exp"); ec=$(json_field class <<<"$exp")
+        res=$(curl -s -o "$tmp/body" -w '%{http_code} %header{x-worker}' -X "$method" --path-as-is "${hargs[@]}" "$base$target")
+        code=${res%% *}; worker=${res#* }
+        why=""
+        if [ "$want" = 404 ]; then
+            [ "$code" = 404 ] || why="status $code, want 404"
+            [ -z "$worker" ] || why="${why:+$why; }reached worker $worker"
+            grep -q M_UNRECOGNIZED "$tmp/body" || why="${why:+$why; }no Matrix JSON body"
+        else
+            if [ "$want" != - ] && [ "$eb" != "$want" ]; then why="explain says backend '$eb' (class $ec), want '$want'"; fi
+            [ "$code" = 200 ] || why="${why:+$why; }status $code"
+            if [ "$eb" = main ]; then
+                [ "$worker" = main ] || why="${why:+$why; }answered by '$worker', want main"
+            elif ! awk -F'\t' -v p="$eb" -v w="$worker" '$1==p && $2==w && $3!="backup" {f=1} END {exit !f}' "$tmp/$ex.servers"; then
+                why="${why:+$why; }answered by '$worker', not an active server of pool '$eb'"
+            fi
+        fi
+        if [ -z "$why" ]; then ok "$ex/$name"; else fail "$ex/$name" "$why"; fi
+    done <<<"$CASES"
+
+    # 4. stickiness: same user -> same sync worker, same room -> same event worker
+    first=""; same=1
+    for i in 1 2 3 4 5 6; do
+        w=$(curl -s -o /dev/null -w '%header{x-worker}' -H "Authorization: Bearer $alice" "$base/_matrix/client/v3/sync?since=s$i")
+        [ -z "$first" ] && first=$w
+        [ "$w" = "$first" ] || same=0
+    done
+    for i in 1 2 3 4 5 6; do
+        w=$(curl -s -o /dev/null -w '%header{x-worker}' -X PUT -H "Authorization: Bearer $bob" "$base/_matrix/client/v3/rooms/%21r2%3Aexample.org/send/m.room.message/s$i")
+        [ $i = 1 ] && rfirst=$w
+        [ "$w" = "$rfirst" ] || same=0
+    done
+    if [ $same = 1 ]; then ok "$ex/sticky"; else fail "$ex/sticky" "a user's syncs or a room's sends moved between workers"; fi
+
+    # 5. the access log never holds tokens or query strings
+    sleep 0.2
+    if grep -qE 'syt_|access_token|example-as-token|X-Matrix|since=' "$tmp/$ex.haproxy.log"; then
+        fail "$ex/log-clean" "access log contains a token or query string"
+    else
+        ok "$ex/log-clean"
+    fi
+    stop_all
+done
+exit $(( fails > 0 ))
