@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# tests/e2e/agree.sh - "synroute explain and HAProxy agree on every case".
+#
+#   bash tests/e2e/agree.sh [CASES.tsv ...]
+#
+# Default cases: tests/lua/cases.tsv (the policy case table) plus
+# tests/e2e/agree/extra.tsv (edge cases: encodings, sources, blocked paths).
+# Deployment: tests/vtc/conf/all (every pool exists, one worker each).
+#
+# tests/e2e/agree/prepare.lua computes every explain in one lua5.4 process
+# (require("synroute.api"), the code path of `synroute explain`) and writes an
+# HAProxy config: the design.md frontend rules on 127.0.0.1:39000, one backend
+# per pool whose server is a stand-in frontend on that worker's port
+# (39002, 39010-39031) answering "X-Worker: <pool>". HAProxy reports the class,
+# backend and key it computed in response headers. Every case is sent with one
+# curl run (curl -K, verbatim request target, the case's source address passed
+# in X-Agree-Src and applied with set-src). Per case we compare:
+#   class   X-Synroute-Class  == explain.class
+#   backend X-Worker (the pool that really answered) == explain.backend
+#           (for class blocked: status 404 and no worker)
+#   key     X-Synroute-Key    == explain.hash
+# Prints "ok agree/<case>" or "FAIL agree/<case>: <why>"; exits 1 on any FAIL.
+set -u
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+conf=$root/tests/vtc/conf/all/synroute.yaml
+
+for c in haproxy curl lua5.4; do
+    command -v "$c" >/dev/null 2>&1 || { echo "FAIL agree/setup: $c not installed (make deps)"; exit 1; }
+done
+if [ ! -f build/5.3/synroute.so ] || [ ! -f build/5.4/synroute.so ]; then
+    make build/5.3/synroute.so build/5.4/synroute.so >/dev/null 2>&1 ||
+        { echo "FAIL agree/setup: make failed"; exit 1; }
+fi
+
+if [ $# -gt 0 ]; then
+    cases=("$@")
+else
+    cases=()
+    if [ -f tests/lua/cases.tsv ]; then
+        cases+=(tests/lua/cases.tsv)
+    else
+        echo "note: tests/lua/cases.tsv not found; only the extra cases run"
+    fi
+    cases+=(tests/e2e/agree/extra.tsv)
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/synroute-agree.XXXXXX")
+hapid=
+cleanup() {
+    if [ -n "$hapid" ]; then kill "$hapid" 2>/dev/null; wait "$hapid" 2>/dev/null; fi
+    [ "${AGREE_KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+n=$(timeout 60 lua5.4 tests/e2e/agree/prepare.lua "$root" "$conf" "$work" "${cases[@]}" 2>"$work/prepare.err") || {
+    echo "FAIL agree/setup: prepare.lua failed:"; sed 's/^/    /' "$work/prepare.err"; exit 1; }
+if [ -s "$work/skipped.txt" ]; then
+    echo "note: $(wc -l <"$work/skipped.txt") case(s) not sendable verbatim over HTTP/1.1, skipped:"
+    sed 's/^/    /' "$work/skipped.txt"
+fi
+[ "$n" -gt 0 ] || { echo "FAIL agree/setup: no cases"; exit 1; }
+
+# every port we bind must be free
+port_busy() {   # true if something listens on 127.0.0.1:$1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+for p in $(cat "$work/ports.txt"); do
+    if port_busy "$p"; then
+        echo "FAIL agree/setup: 127.0.0.1:$p is already in use (agree.sh needs 39000-39099)"; exit 1
+    fi
+done
+
+haproxy -c -q -f "$work/haproxy.cfg" >"$work/check.out" 2>&1 || {
+    echo "FAIL agree/setup: haproxy -c rejected the config:"; sed 's/^/    /' "$work/check.out" | head -30; exit 1; }
+haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>&1 &
+hapid=$!
+for _ in $(seq 1 50); do
+    port_busy 39000 && break
+    kill -0 "$hapid" 2>/dev/null || break
+    sleep 0.1
+done
+if ! port_busy 39000; then
+    echo "FAIL agree/setup: HAProxy did not start:"; sed 's/^/    /' "$work/haproxy.out" | head -30; exit 1
+fi
+
+timeout 300 curl -s -K "$work/curl.cfg" --max-time 5 --connect-timeout 2 >"$work/got.tsv" 2>"$work/curl.err"
+# (curl's exit status is that of the last transfer; missing lines are reported per case)
+
+awk -F'\t' '
+    FNR == NR { sub(/\r$/, ""); got[$1] = $0; next }   # curl prints an empty header value as "\r"
+    {
+        n = $1; name = $2; cls = $3; be = $4; hash = $5
+        if (!(n in got)) { printf "FAIL agree/%s: no response (curl error or timeout)\n", name; bad++; next }
+        split(got[n], g, "\t")
+        status = g[2]; worker = g[3]; hcls = g[4]; hbe = g[5]; hkey = g[6]
+        why = ""
+        if (hcls != cls) why = why sprintf(" class: haproxy %s, explain %s;", hcls == "" ? "(none)" : hcls, cls)
+        if (cls == "blocked") {
+            if (status != "404") why = why sprintf(" blocked: haproxy status %s, want 404;", status)
+            if (worker != "") why = why sprintf(" blocked: reached worker %s;", worker)
+        } else {
+            if (worker != be) why = why sprintf(" backend: haproxy reached %s (status %s, var %s), explain %s;", worker == "" ? "(nothing)" : worker, status, hbe == "" ? "(none)" : hbe, be)
+        }
+        if (hkey != hash) why = why sprintf(" key: haproxy %s, explain %s;", hkey == "" ? "(none)" : hkey, hash == "" ? "(none)" : hash)
+        if (why == "") { printf "ok agree/%s\n", name; ok++ }
+        else { sub(/;$/, "", why); printf "FAIL agree/%s:%s\n", name, why; bad++ }
+    }
+    END { printf "agree: %d ok, %d failed\n", ok, bad; exit bad > 0 }
+' "$work/got.tsv" "$work/expected.tsv"
+rc=$?
+if [ "$rc" -ne 0 ] && [ -s "$work/curl.err" ]; then
+    echo "curl stderr:"; sed 's/^/    /' "$work/curl.err" | head -10
+fi
+exit "$rc"
