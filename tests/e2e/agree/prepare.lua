@@ -15,7 +15,8 @@
 -- Case tables: tab-separated, columns method, target, headers, src, and
 -- optional expectations we ignore here (HAProxy is compared with explain on
 -- THIS deployment, not with the table's). headers are "Name: value" items
--- separated by " ;; ", or "-" for none; src "-" means 127.0.0.1. Lines that
+-- separated by " ;; " (`\t` in a header stands for a tab), or "-" for none;
+-- src "-" means 127.0.0.1. Lines that
 -- are empty or start with '#', and a header line whose first field is
 -- "method", are skipped.
 
@@ -54,6 +55,7 @@ local function split_headers(s)
         local i, j = s.find(s, " ;; ", start, true)
         local item = s:sub(start, (i or 0) - 1)
         if i == nil then item = s:sub(start) end
+        item = item:gsub("\\t", "\t")   -- the tables write a tab as \t
         if item ~= "" then hs[#hs + 1] = item end
         if i == nil then break end
         start = j + 1
