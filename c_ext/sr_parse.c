@@ -403,6 +403,16 @@ long sr_xmatrix_origin(const char *hdr, size_t len, char *dst, size_t dstcap)
         nl = p - ns;
         if (nl == 0) return -1;
         while (p < len && is_ows((unsigned char)hdr[p])) p++;
+        if (p < len && hdr[p] != '=' && p > ns + nl && nl == sizeof scheme - 1) {
+            /* "..., X-Matrix origin=...": a second credentials, i.e. two
+             * Authorization headers merged into one line. All of a sender's
+             * headers carry the same origin: keep the first one's. */
+            int again = 1;
+            for (k = 0; again && k < nl; k++)
+                if (lower((unsigned char)hdr[ns + k]) != lower((unsigned char)scheme[k]))
+                    again = 0;
+            if (again && hdr[ns + nl] == ' ') break;
+        }
         if (p >= len || hdr[p] != '=') return -1;
         p++;
         while (p < len && is_ows((unsigned char)hdr[p])) p++;

@@ -580,6 +580,10 @@ static void test_xmatrix(void)
     XM("parse/xmatrix_utf8_quoted", "X-Matrix origin=\"\xc3\xa9.example\"", "\xc3\xa9.example");
     XM("parse/xmatrix_originx_not_origin", "X-Matrix originx=no,origin=yes", "yes");
 
+    /* two Authorization headers merged into one line: the first one's origin */
+    XM("parse/xmatrix_merged_headers", "X-Matrix origin=a.example,key=\"k1\",sig=\"s\", X-Matrix origin=a.example,key=\"k2\",sig=\"t\"", "a.example");
+    XMR("parse/xmatrix_merged_first_lacks_origin", "X-Matrix key=k1, X-Matrix origin=a.example", -1);
+    XMR("parse/xmatrix_scheme_word_as_param", "X-Matrix origin=a, X-Matrixy b=c", -1);
     XMR("parse/xmatrix_missing_origin", "X-Matrix key=\"k\",sig=\"s\"", -1);
     XMR("parse/xmatrix_duplicate_origin", "X-Matrix origin=a,key=k,origin=b", -1);
     XMR("parse/xmatrix_duplicate_origin_same", "X-Matrix origin=a,Origin=a", -1);
