@@ -231,18 +231,21 @@ function M.generate(dep, opts)
   end
   out[#out + 1] = ""
   if opts.snippet then
-    out[#out + 1] = "# Frontend snippet for an existing frontend (e.g. your TLS one)."
-    out[#out + 1] = "# 1. add to your global section:"
+    out[#out + 1] = "# Snippet for an existing frontend (e.g. your TLS one)."
+    out[#out + 1] = "# (a) add to your global section:"
     local g = {}
     global_section(dep, opts, g)
-    for i = 2, #g do if g[i] ~= "" then out[#out + 1] = "#   " .. g[i]:gsub("^%s+", "") end end
-    out[#out + 1] = "# 2. add errorfile lines and timeouts (client/server " .. dep.timeouts.client .. "/" ..
-      dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") to your defaults, see the full output"
-    out[#out + 1] = "# 3. paste these rules into your frontend, before any use_backend, and set"
-    out[#out + 1] = "#    'default_backend main':"
+    for i = 2, #g do
+      local line = g[i]:gsub("^%s+", "")
+      if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") then out[#out + 1] = "#     " .. line end
+    end
+    out[#out + 1] = "# (b) add to your defaults: the errorfile lines and timeouts (client " .. dep.timeouts.client ..
+      ", server " .. dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") of the full output"
+    out[#out + 1] = "# (c) paste these rules into your frontend, before any use_backend, and set"
+    out[#out + 1] = "#     'default_backend main' there:"
     frontend_rules(dep, opts, out)
     out[#out + 1] = ""
-    out[#out + 1] = "# 4. the backends"
+    out[#out + 1] = "# (d) the backends:"
     out[#out + 1] = ""
     backends(dep, out, opts.backends)
   else

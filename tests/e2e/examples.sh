@@ -79,6 +79,25 @@ mas|POST|/_synapse/mas/sync_devices||404|404|404
 
 json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 
+# --snippet: checked-in snippet regenerates identically; the static template
+# haproxy/frontend-rules.cfg holds the same rules; pasted into a frontend of
+# the full config (in place of its own rules) it passes haproxy -c.
+if syn haproxy --portable --snippet examples/full/synroute.yaml -o "$tmp/snippet.cfg" 2>/dev/null \
+   && diff -q examples/full/haproxy-snippet.cfg "$tmp/snippet.cfg" >/dev/null; then ok "snippet/regenerate"
+else fail "snippet/regenerate" "examples/full/haproxy-snippet.cfg differs from --snippet output"; fi
+rules() { sed -n '/^    # 1\. Normalise/,/^    use_backend/p' "$1"; }
+if diff <(rules haproxy/frontend-rules.cfg) <(syn haproxy --snippet examples/monolith/synroute.yaml 2>/dev/null | sed -n '/^    # 1\. Normalise/,/^    use_backend/p') >/dev/null; then
+    ok "snippet/template"
+else fail "snippet/template" "haproxy/frontend-rules.cfg no longer matches the generator's rules"; fi
+{ sed -n '1,/^frontend synapse/p' examples/full/haproxy.cfg
+  echo "    bind 127.0.0.1:38099"
+  rules examples/full/haproxy-snippet.cfg
+  echo "    default_backend main"
+  echo
+  sed -n '/^backend main/,$p' examples/full/haproxy.cfg; } > "$tmp/pasted.cfg"
+if out=$(timeout 20 haproxy -c -f "$tmp/pasted.cfg" 2>&1); then ok "snippet/haproxy-c"
+else fail "snippet/haproxy-c" "$(grep -m2 ALERT <<<"$out" | tr '\n' ' ')"; fi
+
 for ex in full small monolith; do
     case $ex in full) col=5;; small) col=6;; monolith) col=7;; esac
     dir=examples/$ex
