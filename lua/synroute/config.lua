@@ -65,7 +65,7 @@ local NAME_POOLS = {
   federation_reader = { "federation" },
   federation_inbound = { "federation_send" },
   event_creator = { "event_send" },
-  room_worker = { "event_send", "messages" },
+  room_worker = { "event_send", "messages" }, room = { "event_send", "messages" },
   sso_login = { "sso" }, sso = { "sso" },
   encryption = { "encryption" }, frontend_proxy = { "encryption" },
   login = { "login" },
