@@ -3,7 +3,9 @@
 #
 #   bash tests/e2e/agree.sh [CASES.tsv ...]
 #
-# Default cases: tests/lua/cases.tsv (the policy case table) plus
+# Default cases: tests/lua/cases*.tsv (the policy case tables; their expected
+# columns are for other deployments and are ignored: only method, target,
+# headers and src are used) plus
 # tests/e2e/agree/extra.tsv (edge cases: encodings, sources, blocked paths).
 # Deployment: tests/vtc/conf/all (every pool exists, one worker each).
 #
@@ -37,11 +39,10 @@ if [ $# -gt 0 ]; then
     cases=("$@")
 else
     cases=()
-    if [ -f tests/lua/cases.tsv ]; then
-        cases+=(tests/lua/cases.tsv)
-    else
-        echo "note: tests/lua/cases.tsv not found; only the extra cases run"
-    fi
+    for f in tests/lua/cases*.tsv; do
+        [ -f "$f" ] && cases+=("$f")
+    done
+    [ ${#cases[@]} -gt 0 ] || echo "note: no tests/lua/cases*.tsv; only the extra cases run"
     cases+=(tests/e2e/agree/extra.tsv)
 fi
 
