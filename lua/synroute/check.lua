@@ -18,7 +18,7 @@ local function addr(s)
 end
 
 -- --probe: GET /health on every server (curl, 2 s each).
-local function probe(dep, problems)
+function M.probe(dep, problems)
   local targets = { { name = "main", s = dep.main, pool = "main" } }
   local pools = {}
   for k in pairs(dep.pools) do pools[#pools + 1] = k end
@@ -56,7 +56,7 @@ function M.run(path, opts)
     local eng, err = api.new({ dep = dep })
     if not eng then extra[#extra + 1] = dep.file .. ":1: " .. tostring(err) end
   end
-  if opts.probe then probe(dep, extra) end
+  if opts.probe then M.probe(dep, extra) end
   if #extra > 0 then return nil, extra, dep end
   return dep
 end

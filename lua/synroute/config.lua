@@ -339,6 +339,7 @@ local function parse_listener(ctx, file, pos, l, idx, list)
       end
     end
   end
+  rec.x_forwarded = l.x_forwarded == true
   rec.public = rec.type == "http" and (rec.names.client or rec.names.federation or rec.names.media) and true or false
   rec.replication = rec.type == "http" and rec.names.replication or false
   return rec
@@ -387,7 +388,7 @@ local function first_public(proc)
 end
 
 local function server_of(proc, l, backup)
-  return { name = proc.name, host = l.host, port = l.port, path = l.path, backup = backup or nil }
+  return { name = proc.name, host = l.host, port = l.port, path = l.path, backup = backup or nil, where = l.where }
 end
 
 local function parse_addr(s)
@@ -693,6 +694,10 @@ function M.load(path, opts)
     end
   else
     dep.main.host, dep.main.port, dep.main.path = ml.host, ml.port, ml.path
+    if not ml.x_forwarded then
+      warn(ctx, ml.where, "main's listener on port " .. tostring(ml.port or ml.path) ..
+        " has no 'x_forwarded: true': Synapse will see the proxy's address instead of the client's")
+    end
     dep.main.where = ml.where
     if not ml.names.federation and listener_for(main, "federation") then
       local fl = listener_for(main, "federation")
@@ -884,6 +889,11 @@ function M.load(path, opts)
       else
         if pool == "generic" and not listener_for(w, "federation") then
           warn(ctx, w.where, "generic worker '" .. w.name .. "' has no federation listener; federation requests routed to the generic pool may fail")
+        end
+        if not l.x_forwarded and not l.warned_xff then
+          l.warned_xff = true
+          warn(ctx, l.where, "worker '" .. w.name .. "': listener on port " .. tostring(l.port or l.path) ..
+            " has no 'x_forwarded: true': Synapse will see the proxy's address instead of the client's")
         end
         servers[#servers + 1] = server_of(w, l, m.backup)
         if not m.backup then actives = actives + 1 end

@@ -334,6 +334,11 @@ function M.main(args)
     opts.backends = eng.backends
   end
   for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
+  if opts.probe then
+    local down = {}
+    require("synroute.check").probe(dep, down)
+    for _, p in ipairs(down) do io.stderr:write("warning: ", p, "\n") end
+  end
   local text = M.generate(dep, opts)
   if outfile and outfile ~= "-" then
     local f, err = io.open(outfile, "w")
