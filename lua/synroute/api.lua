@@ -1,0 +1,303 @@
+-- synroute.api - one engine = routes.yaml + a deployment -> a synroute.router.
+-- The same code path serves HAProxy (lua/synroute/haproxy.lua), the CLI and the tests.
+--
+--   local eng, err = api.new{ config = "path/synroute.yaml" }     -- a real deployment
+--   local eng, err = api.new{ pools = "all", version = "1.100" }  -- synthetic deployment
+--   local eng, err = api.new{}                                    -- no config: all to main
+--   eng:input{ method=, target=, headers=, src= }  -> "METHOD SRC PATHQ AUTH"
+--   eng:explain{ ... }                              -> { class, backend, key_kind, key, hash, route, reason? }
+--   eng:route{ ... }                                -> "backend|class|hkey" (what HAProxy gets)
+--   eng.router   the synroute.router userdata (the one HAProxy uses)
+--   eng.spec     the router spec from policy.build; eng.backends: backends used
+--   eng.dep      the deployment (nil without one); eng.version: Synapse version used
+--   eng.warnings list of "file:line: ..." strings (config and routes.yaml)
+--
+-- api.new options:
+--   config  = path of synroute.yaml (loaded by synroute.config)
+--   dep     = a deployment table (docs/design.md "Deployment model")
+--   pools   = "all" | { "generic", "sync", ... } : a synthetic deployment whose
+--             pools are these (no servers); main serves media unless "media" is a pool
+--   version = Synapse version, overrides dep.synapse_version (default: newest known)
+--   routes  = path of routes.yaml (default <root>/routes/routes.yaml next to lua/)
+-- At most one of config, dep, pools.
+
+local synroute = require("synroute")
+local routes_mod = require("synroute.routes")
+local policy = require("synroute.policy")
+
+local M = {}
+
+-- <root> = the directory above lua/synroute/ (this file's location).
+local function find_root()
+    local src = debug.getinfo(1, "S").source
+    if src:sub(1, 1) == "@" then
+        local dir = src:sub(2):match("^(.*)/lua/synroute/[^/]+$")
+        if dir then
+            return dir == "" and "/" or dir
+        end
+        if src:sub(2):match("^lua/synroute/[^/]+$") then
+            return "."
+        end
+    end
+    local p = package.searchpath("synroute.api", package.path)
+    if p then
+        local dir = p:match("^(.*)/lua/synroute/api%.lua$")
+        if dir then return dir end
+        if p:match("^lua/synroute/api%.lua$") then return "." end
+    end
+    return nil
+end
+
+M.root = find_root()
+
+function M.default_routes_path()
+    if not M.root then return nil end
+    return M.root .. "/routes/routes.yaml"
+end
+
+-- Pool names a deployment may have: every class except main/blocked, plus
+-- generic and appservice.
+M.POOL_NAMES = {}
+for _, c in ipairs(routes_mod.CLASS_LIST) do
+    if c ~= "main" and c ~= "blocked" then
+        M.POOL_NAMES[#M.POOL_NAMES + 1] = c
+    end
+end
+M.POOL_NAMES[#M.POOL_NAMES + 1] = "generic"
+M.POOL_NAMES[#M.POOL_NAMES + 1] = "appservice"
+local POOL_OK = {}
+for _, p in ipairs(M.POOL_NAMES) do POOL_OK[p] = true end
+
+local function synthetic_dep(pools)
+    local names = {}
+    if pools == "all" then
+        names = M.POOL_NAMES
+    elseif type(pools) == "table" then
+        for k, v in pairs(pools) do
+            if type(k) == "number" then names[#names + 1] = v
+            elseif v then names[#names + 1] = k end
+        end
+    else
+        return nil, "pools must be \"all\" or a list of pool names"
+    end
+    local dep = {
+        file = nil,
+        main = { name = "main", serves_media = true },
+        pools = {},
+        as_tokens = {},
+        warnings = {},
+    }
+    for _, n in ipairs(names) do
+        if type(n) ~= "string" or not POOL_OK[n] then
+            return nil, "unknown pool " .. string.format("%q", tostring(n)) ..
+                " (pools are class names, generic and appservice)"
+        end
+        dep.pools[n] = { servers = {} }
+    end
+    if dep.pools.media then
+        dep.main.serves_media = false
+    end
+    return dep
+end
+
+local function load_config(path)
+    if type(path) ~= "string" or path == "" then
+        return nil, "config must be a file path"
+    end
+    if not package.searchpath("synroute.config", package.path) then
+        return nil, "config support not available"
+    end
+    local config = require("synroute.config")
+    local dep, problems = config.load(path)
+    if not dep then
+        if type(problems) == "table" then
+            problems = table.concat(problems, "\n")
+        end
+        return nil, tostring(problems or (path .. ": cannot load"))
+    end
+    return dep
+end
+
+local Eng = {}
+Eng.__index = Eng
+
+function M.new(opts)
+    opts = opts or {}
+    if type(opts) ~= "table" then
+        error("api.new: expected a table of options", 2)
+    end
+    local n = (opts.config ~= nil and 1 or 0) + (opts.dep ~= nil and 1 or 0) + (opts.pools ~= nil and 1 or 0)
+    if n > 1 then
+        return nil, "give at most one of config, dep and pools"
+    end
+    local dep, err
+    if opts.config ~= nil then
+        dep, err = load_config(opts.config)
+    elseif opts.dep ~= nil then
+        if type(opts.dep) ~= "table" then
+            return nil, "dep must be a table"
+        end
+        dep = opts.dep
+    elseif opts.pools ~= nil then
+        dep, err = synthetic_dep(opts.pools)
+    end
+    if err then
+        return nil, err
+    end
+
+    local routes_path = opts.routes or M.default_routes_path()
+    if not routes_path then
+        return nil, "cannot find routes.yaml (pass routes=)"
+    end
+    local doc, rerr = routes_mod.load(routes_path)
+    if not doc then
+        return nil, rerr
+    end
+    local version = opts.version or (dep and dep.synapse_version) or nil
+    local active, verr = routes_mod.active(doc, version)
+    if not active then
+        return nil, verr
+    end
+    local spec, backends = policy.build(active, dep)
+    if not spec then
+        return nil, backends
+    end
+    local router, berr = synroute.router(spec)
+    if not router then
+        return nil, "building the router: " .. tostring(berr)
+    end
+    local warnings = {}
+    for _, w in ipairs(doc.warnings or {}) do warnings[#warnings + 1] = w end
+    if dep and type(dep.warnings) == "table" then
+        for _, w in ipairs(dep.warnings) do warnings[#warnings + 1] = w end
+    end
+    if version and doc.synapse_versions then
+        local known = false
+        for _, v in ipairs(doc.synapse_versions) do
+            if v == version then known = true break end
+        end
+        if not known then
+            warnings[#warnings + 1] = string.format("%s: Synapse version %s is not in synapse_versions",
+                routes_path, version)
+        end
+    end
+    return setmetatable({
+        router = router,
+        spec = spec,
+        backends = backends,
+        dep = dep,
+        version = version or doc.latest,
+        routes_file = routes_path,
+        routes = doc,
+        warnings = warnings,
+    }, Eng)
+end
+
+--------------------------------------------------------------------------
+-- the string HAProxy builds:
+--   set-var-fmt "%[method] %[src] %[pathq] %[req.fhdr(authorization)]"
+-- Checked against HAProxy 2.6: req.fhdr gives the LAST Authorization header
+-- (whole value, not split at commas), its value without surrounding
+-- spaces/tabs; an absent or empty header prints as nothing (AUTH empty);
+-- pathq drops the scheme and authority of an absolute-form target and is
+-- empty when there is no path ("http://host", "*").
+
+local function trim(s)
+    return (s:gsub("^[ \t]+", ""):gsub("[ \t]+$", ""))
+end
+
+local function header_list(headers)
+    local list = {}
+    if headers == nil then
+        return list
+    end
+    if type(headers) == "string" then
+        headers = { headers }
+    end
+    if type(headers) ~= "table" then
+        error("headers must be a list of \"Name: value\" strings", 3)
+    end
+    if #headers > 0 then
+        for _, h in ipairs(headers) do
+            if type(h) ~= "string" then
+                error("headers must be a list of \"Name: value\" strings", 3)
+            end
+            local name, value = h:match("^([^:]*):(.*)$")
+            if not name then
+                name, value = h, ""
+            end
+            list[#list + 1] = { trim(name), trim(value) }
+        end
+    else
+        -- a map { Authorization = "..." }; order of a map is undefined, so
+        -- only one value per name makes sense here
+        local names = {}
+        for k in pairs(headers) do names[#names + 1] = k end
+        table.sort(names)
+        for _, k in ipairs(names) do
+            list[#list + 1] = { trim(k), trim(tostring(headers[k])) }
+        end
+    end
+    return list
+end
+
+function M.pathq(target)
+    if type(target) ~= "string" then
+        error("target must be a string", 2)
+    end
+    local rest = target:match("^[%a][%w+.-]*://(.*)$")
+    if rest then
+        local slash = rest:find("/", 1, true)
+        if not slash then
+            return ""
+        end
+        return rest:sub(slash)
+    end
+    if target == "*" then
+        return ""
+    end
+    return target
+end
+
+function M.input(req)
+    if type(req) ~= "table" then
+        error("input: expected a table { method=, target=, headers=, src= }", 2)
+    end
+    local method = req.method or "GET"
+    local target = req.target or "/"
+    local src = req.src or "127.0.0.1"
+    local auth = ""
+    for _, h in ipairs(header_list(req.headers)) do
+        if h[1]:lower() == "authorization" then
+            auth = h[2]
+        end
+    end
+    return method .. " " .. src .. " " .. M.pathq(target) .. " " .. auth
+end
+
+function Eng:input(req)
+    return M.input(req)
+end
+
+function Eng:explain(req)
+    local d = self.router:explain(M.input(req))
+    local out = {
+        class = d.class, backend = d.backend, key_kind = d.key_kind,
+        key = d.key or "", hash = d.hash or "", route = d.route,
+    }
+    if d.reason ~= nil and d.reason ~= "" then
+        out.reason = d.reason
+    end
+    if d.appservice then
+        out.appservice = true
+    end
+    return out
+end
+
+function Eng:route(req)
+    return self.router:route(M.input(req))
+end
+
+M.EXPLAIN_ORDER = { "class", "backend", "key_kind", "key", "hash", "route", "reason", "appservice" }
+
+return M

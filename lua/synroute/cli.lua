@@ -1,0 +1,248 @@
+-- synroute.cli - the `synroute` command (bin/synroute runs this file with lua5.4).
+--
+--   synroute explain [--config FILE] [--version V] METHOD TARGET [-H 'Name: value']... [--src ADDR]
+--   synroute check CONFIG [--probe]                 (synroute.check)
+--   synroute haproxy CONFIG [-o FILE] [--probe]      (synroute.haproxy_gen)
+--   synroute --help | help [COMMAND] | --version
+--
+-- Exit codes: 0 ok, 1 data error (bad config, bad routes.yaml, ...), 2 usage error.
+-- Errors go to stderr. `explain` never prints a raw token: the key is the
+-- router's readable key (a localpart, a room, an origin or "th:<hash>").
+
+local M = {}
+
+local USAGE = [[
+usage: synroute <command> [options]
+
+commands:
+  explain [--config FILE] [--version V] METHOD TARGET [-H 'Name: value']... [--src ADDR]
+        print, as one JSON object, the decision HAProxy would make for a request:
+        class, backend, key_kind, key, hash, route, reason (if any).
+        Builds the same "METHOD SRC PATHQ AUTH" string HAProxy builds and calls
+        the same router. The key is never a raw token.
+        --config FILE   synroute.yaml of the deployment (default: $SYNROUTE_CONFIG,
+                        else /etc/synroute/synroute.yaml if it exists, else none)
+        --no-config     no deployment: everything to main (blocked stays blocked)
+        --pools LIST    synthetic deployment: "all" or comma-separated pool names
+        --version V     Synapse version (default: the config's, else the newest known)
+        --routes FILE   routes.yaml to use (default: the installed one)
+        -H 'Name: value'  a request header (repeatable; the last Authorization wins)
+        --src ADDR      client address (default 127.0.0.1)
+  check CONFIG [--probe]
+        check a deployment; prints every problem with file:line
+  haproxy CONFIG [-o FILE] [--probe]
+        generate the HAProxy configuration for a deployment
+  help [COMMAND]
+        this text
+
+exit status: 0 ok, 1 data error, 2 usage error
+]]
+
+M.USAGE = USAGE
+
+local function say(stream, s)
+    stream:write(s)
+    if s:sub(-1) ~= "\n" then stream:write("\n") end
+end
+
+local function usage_error(msg)
+    if msg then say(io.stderr, "synroute: " .. msg) end
+    io.stderr:write(USAGE)
+    return 2
+end
+
+local function default_config()
+    local env = os.getenv("SYNROUTE_CONFIG")
+    if env and env ~= "" then
+        return env
+    end
+    local f = io.open("/etc/synroute/synroute.yaml", "r")
+    if f then
+        f:close()
+        return "/etc/synroute/synroute.yaml"
+    end
+    return nil
+end
+M.default_config = default_config
+
+-- Parse explain's arguments. Returns opts | nil, message.
+function M.parse_explain_args(args)
+    local o = { headers = {} }
+    local pos = {}
+    local i = 1
+    local function value(name)
+        local v = args[i + 1]
+        if v == nil then
+            return nil, name .. " needs a value"
+        end
+        i = i + 1
+        return v
+    end
+    while i <= #args do
+        local a = args[i]
+        local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+        if name then
+            a = name
+        end
+        local function val(n)
+            if inline then
+                local v = inline
+                inline = nil
+                return v
+            end
+            return value(n)
+        end
+        local v, err
+        if a == "--config" or a == "-c" then
+            v, err = val(a); o.config = v
+        elseif a == "--no-config" then
+            o.no_config = true
+        elseif a == "--pools" then
+            v, err = val(a); o.pools = v
+        elseif a == "--version" then
+            v, err = val(a); o.version = v
+        elseif a == "--routes" then
+            v, err = val(a); o.routes = v
+        elseif a == "-H" or a == "--header" then
+            v, err = val(a)
+            if v then o.headers[#o.headers + 1] = v end
+        elseif a:match("^%-H.") and not name then
+            o.headers[#o.headers + 1] = a:sub(3)
+        elseif a == "--src" then
+            v, err = val(a); o.src = v
+        elseif a == "--" then
+            for j = i + 1, #args do pos[#pos + 1] = args[j] end
+            break
+        elseif a:sub(1, 1) == "-" and a ~= "-" then
+            return nil, "explain: unknown option " .. a
+        else
+            pos[#pos + 1] = args[i]
+        end
+        if err then
+            return nil, "explain: " .. err
+        end
+        i = i + 1
+    end
+    if #pos ~= 2 then
+        return nil, "explain: expected METHOD TARGET"
+    end
+    o.method, o.target = pos[1], pos[2]
+    if not o.method:match("^[!#$%%&'*+.^_`|~%w-]+$") then
+        return nil, "explain: bad method " .. string.format("%q", o.method)
+    end
+    if o.target:find("[%s%c]") then
+        return nil, "explain: the target must not contain spaces or control characters (percent-encode them)"
+    end
+    if o.src and (o.src == "" or o.src:find("[%s%c]")) then
+        return nil, "explain: bad --src " .. string.format("%q", o.src)
+    end
+    local n = (o.config and 1 or 0) + (o.no_config and 1 or 0) + (o.pools and 1 or 0)
+    if n > 1 then
+        return nil, "explain: give at most one of --config, --no-config and --pools"
+    end
+    for _, h in ipairs(o.headers) do
+        if not h:find(":", 1, true) then
+            return nil, "explain: header " .. string.format("%q", h) .. " is not 'Name: value'"
+        end
+    end
+    return o
+end
+
+function M.explain(args)
+    local o, err = M.parse_explain_args(args)
+    if not o then
+        return usage_error(err)
+    end
+    local api = require("synroute.api")
+    local json = require("synroute.json")
+    local new_opts = { version = o.version, routes = o.routes }
+    if o.pools then
+        if o.pools == "all" then
+            new_opts.pools = "all"
+        else
+            local list = {}
+            for p in o.pools:gmatch("[^,%s]+") do list[#list + 1] = p end
+            new_opts.pools = list
+        end
+    elseif not o.no_config then
+        new_opts.config = o.config or default_config()
+    end
+    local eng, eerr = api.new(new_opts)
+    if not eng then
+        say(io.stderr, "synroute: " .. tostring(eerr))
+        return 1
+    end
+    local d = eng:explain{ method = o.method, target = o.target, headers = o.headers, src = o.src }
+    io.stdout:write(json.encode(d, { order = api.EXPLAIN_ORDER }), "\n")
+    return 0
+end
+
+local function delegate(modname, what, args)
+    if not package.searchpath(modname, package.path) then
+        say(io.stderr, "synroute: " .. what .. " is not available (module " .. modname .. " is missing)")
+        return 2
+    end
+    local mod = require(modname)
+    if type(mod) ~= "table" or type(mod.main) ~= "function" then
+        say(io.stderr, "synroute: module " .. modname .. " has no main function")
+        return 2
+    end
+    local rc = mod.main(args)
+    if rc == nil or rc == true then
+        return 0
+    elseif rc == false then
+        return 1
+    end
+    return math.tointeger(rc) or 1
+end
+
+local COMMANDS = {
+    explain = M.explain,
+    check = function(args) return delegate("synroute.check", "check", args) end,
+    haproxy = function(args) return delegate("synroute.haproxy_gen", "haproxy", args) end,
+}
+
+function M.main(args)
+    args = args or {}
+    local cmd = args[1]
+    if cmd == nil then
+        return usage_error("no command given")
+    end
+    if cmd == "--help" or cmd == "-h" or cmd == "help" then
+        io.stdout:write(USAGE)
+        return 0
+    end
+    if cmd == "--version" then
+        local ok, synroute = pcall(require, "synroute")
+        io.stdout:write("synroute ", ok and tostring(synroute.version) or "(module not built)", "\n")
+        return 0
+    end
+    local fn = COMMANDS[cmd]
+    if not fn then
+        return usage_error("unknown command " .. string.format("%q", cmd))
+    end
+    local rest = {}
+    for i = 2, #args do rest[#rest + 1] = args[i] end
+    if cmd == "explain" and (rest[1] == "--help" or rest[1] == "-h") then
+        io.stdout:write(USAGE)
+        return 0
+    end
+    return fn(rest)
+end
+
+-- Run as a script (bin/synroute): `...` are the command-line arguments;
+-- when required as a module, `...` is the module name.
+local first = ...
+if first ~= "synroute.cli" and type(arg) == "table" then
+    local args = {}
+    for i = 1, #arg do args[i] = arg[i] end
+    local ok, rc = xpcall(M.main, debug.traceback, args)
+    io.stdout:flush()
+    if not ok then
+        io.stderr:write("synroute: internal error: ", tostring(rc), "\n")
+        os.exit(70)
+    end
+    os.exit(rc)
+end
+
+return M
