@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# tests/lua/run.sh - the Lua suite: policy cases and unit tests under lua5.4
+# (build/5.4) AND lua5.3 (build/5.3, the HAProxy flavour), then the CLI
+# (bin/synroute, lua5.4) and the HAProxy glue. Prints ok/FAIL lines; exits 1 if
+# anything failed.
+set -u
+here=$(cd "$(dirname "$0")" && pwd -P)
+root=$(cd "$here/../.." && pwd -P)
+rc=0
+for v in 5.4 5.3; do
+    lua=lua$v
+    if ! command -v "$lua" >/dev/null 2>&1; then
+        echo "FAIL lua$v/setup: $lua is not installed"; rc=1; continue
+    fi
+    if [ ! -f "$root/build/$v/synroute.so" ]; then
+        echo "FAIL lua$v/setup: build/$v/synroute.so is missing (run make)"; rc=1; continue
+    fi
+    tag=lua; [ "$v" = 5.3 ] && tag=lua5.3
+    for t in run_policy.lua test_units.lua; do
+        LUA_PATH="$root/lua/?.lua;;" LUA_CPATH="$root/build/$v/?.so;;" \
+        LUA_PATH_5_4="$root/lua/?.lua;;" LUA_CPATH_5_4="$root/build/$v/?.so;;" \
+        LUA_PATH_5_3="$root/lua/?.lua;;" LUA_CPATH_5_3="$root/build/$v/?.so;;" \
+            "$lua" "$here/$t" "$tag" || rc=1
+    done
+done
+LUA_PATH_5_4="$root/lua/?.lua;;" LUA_CPATH_5_4="$root/build/5.4/?.so;;" \
+    lua5.4 "$here/test_cli.lua" || rc=1
+bash "$here/test_haproxy.sh" || rc=1
+exit $rc

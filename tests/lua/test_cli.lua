@@ -1,0 +1,183 @@
+-- tests/lua/test_cli.lua - bin/synroute: explain equals eng:explain, never a
+-- raw token, exit codes and usage. Run with lua5.4 from the repository root.
+
+local prefix = "lua/cli"
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local root
+do
+    local p = io.popen("cd '" .. here:gsub("'", "'\\''") .. "/../..' && pwd -P")
+    root = p:read("l")
+    p:close()
+end
+
+local api = require("synroute.api")
+local json = require("synroute.json")
+
+local passed, failed = 0, 0
+local function check(name, cond, why)
+    if cond then
+        passed = passed + 1
+        print("ok " .. prefix .. "/" .. name)
+    else
+        failed = failed + 1
+        print("FAIL " .. prefix .. "/" .. name .. ": " .. tostring(why or "condition false"))
+    end
+end
+
+local function q(s)
+    return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local tmp = os.tmpname()
+local function run(args, env)
+    local cmd = (env or "") .. " " .. q(root .. "/bin/synroute")
+    for _, a in ipairs(args) do cmd = cmd .. " " .. q(a) end
+    cmd = cmd .. " 2>" .. q(tmp)
+    local p = io.popen(cmd, "r")
+    local out = p:read("a")
+    local _, _, code = p:close()
+    local f = io.open(tmp, "r")
+    local err = f and f:read("a") or ""
+    if f then f:close() end
+    return out, err, code
+end
+
+local ALICE = "syt_YWxpY2U_ujzPdeIgxLdGncfBAepf_45EzU1"
+local THORN = "syt_YcO+_ujzPdeIgxLdGncfBAepf_4EsSy2"
+local MAT = "mat_gaKjIg8xNbe3nNyjOq9wMxEhh2FDEE_3kV79T"
+local MAC = "MDAxOGxvY2F0aW9uIGhzLmV4YW1wbGUKMDAxM2lkZW50aWZpZXIga2V5CjAwMTBjaWQgZ2VuID0gMQowMDI2Y2lkIHVzZXJfaWQgPSBAbWFsbG9yeTpocy5leGFtcGxlCjAwMTZjaWQgdHlwZSA9IGFjY2VzcwowMDE3Y2lkIG5vbmNlID0gYWJjMTIzCjAwMmZzaWduYXR1cmUgAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8K"
+local XM = 'X-Matrix origin="remote.example",key="ed25519:a1",sig="c2ln"'
+
+local cases = {
+    { "GET", "/_matrix/client/v3/sync?since=s1", { "Authorization: Bearer " .. ALICE } },
+    { "GET", "/_matrix/client/v3/sync", { "Authorization: Bearer " .. ALICE } },
+    { "GET", "/_matrix/client/v3/sync?since=s1&access_token=" .. THORN:gsub("%+", "%%2B") },
+    { "GET", "/_matrix/client/v3/sync?since=s1&access_token=" .. THORN },
+    { "GET", "/_matrix/client/v3/sync?since=s1", { "Authorization: Bearer " .. MAT } },
+    { "GET", "/_matrix/client/v3/sync?since=s1", { "Authorization: Bearer " .. MAC } },
+    { "PUT", "/_matrix/federation/v1/send/t1", { "Authorization: " .. XM } },
+    { "PUT", "/_matrix/federation/v1/send/t1", {}, "2001:db8::7" },
+    { "PUT", "/_matrix/client/v3/rooms/%21abc%3Aexample.org/send/m.room.message/t1", { "Authorization: Bearer " .. ALICE } },
+    { "GET", "/_matrix/client/v3/profile/%40alice%3Ahs.example/displayname" },
+    { "POST", "/_synapse/replication/send_event/x" },
+    { "GET", "/nowhere" },
+    { "GET", "/_matrix/client/v3/user/@a:hs/account_data/m.direct", { "Authorization: Bearer " .. ALICE } },
+}
+
+local function explain_args(c, extra)
+    local args = { "explain" }
+    for _, a in ipairs(extra) do args[#args + 1] = a end
+    args[#args + 1] = c[1]
+    args[#args + 1] = c[2]
+    for _, h in ipairs(c[3] or {}) do
+        args[#args + 1] = "-H"
+        args[#args + 1] = h
+    end
+    if c[4] then
+        args[#args + 1] = "--src"
+        args[#args + 1] = c[4]
+    end
+    return args
+end
+
+local secrets = { ALICE, THORN, MAT, MAC, (THORN:gsub("%+", "%%2B")), (THORN:gsub("%+", " ")) }
+
+local DEPLOYMENTS = {
+    { name = "all", cli = { "--pools", "all" }, opts = { pools = "all" } },
+    { name = "partial", cli = { "--pools", "generic,sync,media" }, opts = { pools = { "generic", "sync", "media" } } },
+    { name = "none", cli = { "--no-config" }, opts = {} },
+    { name = "old", cli = { "--pools", "all", "--version", "1.60" }, opts = { pools = "all", version = "1.60" } },
+}
+
+for _, dep in ipairs(DEPLOYMENTS) do
+    local eng, err = api.new(dep.opts)
+    if not eng then
+        check(dep.name .. "/engine", false, err)
+        goto next
+    end
+    for i, c in ipairs(cases) do
+        local name = string.format("%s/%d %s %s", dep.name, i, c[1], c[2])
+        local out, errout, code = run(explain_args(c, dep.cli))
+        local want = eng:explain{ method = c[1], target = c[2], headers = c[3], src = c[4] }
+        local want_text = json.encode(want, { order = api.EXPLAIN_ORDER }) .. "\n"
+        local got = json.decode(out)
+        local problems = {}
+        if code ~= 0 then problems[#problems + 1] = "exit " .. tostring(code) .. ": " .. errout end
+        if out ~= want_text then problems[#problems + 1] = "output " .. out .. " want " .. want_text end
+        if not got then
+            problems[#problems + 1] = "not JSON"
+        else
+            for _, k in ipairs({ "class", "backend", "key_kind", "key", "hash", "route" }) do
+                if got[k] ~= want[k] then problems[#problems + 1] = k .. " differs" end
+            end
+            for k in pairs(got) do
+                if want[k] == nil then problems[#problems + 1] = "extra field " .. k end
+            end
+        end
+        for _, s in ipairs(secrets) do
+            if out:find(s, 1, true) or errout:find(s, 1, true) then
+                problems[#problems + 1] = "raw token in output"
+            end
+        end
+        check(name, #problems == 0, table.concat(problems, "; "))
+    end
+    ::next::
+end
+
+-- order of the fields
+do
+    local out = run({ "explain", "--pools", "all", "GET", "/_matrix/client/v3/sync", "-H", "Authorization: Bearer " .. ALICE })
+    check("field-order", out:match('^{"class":"initial_sync","backend":"initial_sync","key_kind":"user","key":"alice","hash":"%x+","route":"[^"]+"}\n$'), out)
+    local out2 = run({ "explain", "--pools", "all", "--version", "1.60", "POST",
+        "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync?pos=1" })
+    check("reason-last", out2:match('"route":"[^"]+","reason":"served by workers since [%d.]+"}\n$'), out2)
+end
+
+-- option forms and usage
+do
+    local a = run({ "explain", "--pools=all", "GET", "/_matrix/client/v3/sync", "-HAuthorization: Bearer " .. ALICE })
+    local b = run({ "explain", "--pools", "all", "GET", "/_matrix/client/v3/sync", "--header", "Authorization: Bearer " .. ALICE })
+    check("option-forms", a ~= "" and a == b, a .. " vs " .. b)
+    local c = run({ "explain", "--no-config", "GET", "/x" }, "SYNROUTE_CONFIG=/nonexistent/synroute.yaml")
+    check("no-config-flag", c:find('"backend":"main"', 1, true), c)
+
+    local out, err, code = run({ "--help" })
+    check("help", code == 0 and out:find("usage: synroute", 1, true) and err == "", code)
+    out, err, code = run({})
+    check("no-command", code == 2 and out == "" and err:find("usage: synroute", 1, true), code)
+    out, err, code = run({ "frobnicate" })
+    check("unknown-command", code == 2 and out == "" and err:find("unknown command", 1, true)
+        and err:find("usage:", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--no-config", "GET" })
+    check("explain-missing-target", code == 2 and err:find("METHOD TARGET", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--frob", "GET", "/x" })
+    check("explain-bad-option", code == 2 and err:find("--frob", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--no-config", "GET", "/x", "-H", "NoColon" })
+    check("explain-bad-header", code == 2, tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--pools", "all", "--no-config", "GET", "/x" })
+    check("explain-conflict", code == 2, tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--pools", "all", "--version", "banana", "GET", "/x" })
+    check("explain-bad-version", code == 1 and out == "" and err:find("banana", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--pools", "nosuch", "GET", "/x" })
+    check("explain-bad-pool", code == 1 and err:find("nosuch", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--routes", "/nonexistent/routes.yaml", "--no-config", "GET", "/x" })
+    check("explain-missing-routes", code == 1 and err:find("/nonexistent/routes.yaml", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "explain", "--config", "/nonexistent/synroute.yaml", "GET", "/x" })
+    check("explain-missing-config", code == 1 and out == "" and err ~= "", tostring(code) .. " " .. err)
+end
+
+-- the launcher through a symlink in another directory
+do
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. q(dir) .. " && ln -s " .. q(root .. "/bin/synroute") .. " " .. q(dir .. "/sr"))
+    local p = io.popen("cd / && " .. q(dir .. "/sr") .. " explain --no-config GET /_synapse/mas/x 2>&1")
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. q(dir))
+    check("symlink-launch", out:find('"class":"blocked"', 1, true), out)
+end
+
+os.remove(tmp)
+io.stderr:write(string.format("%s: %d passed, %d failed\n", prefix, passed, failed))
+os.exit(failed == 0 and 0 or 1)
