@@ -7,7 +7,7 @@
 # Starts ONE HAProxy standing in for all Synapse processes of examples/full
 # (tests/standin: every listener answers 200 with `X-Worker: <name>`), then
 # HAProxy + synroute with the checked-in examples/full/haproxy.cfg on
-# 127.0.0.1:38082, sends a few requests and prints which worker answered.
+# 127.0.0.1:24082, sends a few requests and prints which worker answered.
 # Ctrl-C stops both HAProxies (by PID) and removes the scratch directory.
 set -u
 shopt -s extglob
@@ -15,7 +15,7 @@ shopt -s extglob
 root=${SYNROUTE_ROOT:-$(cd -- "$(dirname -- "$0")/.." && pwd)}
 export SYNROUTE_ROOT=$root
 ex=$root/examples/full
-port=38082
+port=24082
 base=http://127.0.0.1:$port
 export LUA_PATH="$root/lua/?.lua;;"
 export LUA_CPATH="$root/build/5.4/?.so;;"
@@ -47,7 +47,7 @@ trap cleanup EXIT
 trap 'echo; echo "demo: stopping"; exit 0' INT TERM
 
 # ports must be free
-busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(380[2-8][0-9])$' | head -3)
+busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(240[0-9][0-9])$' | head -3)
 [ -z "$busy" ] || die "ports already in use: $busy (another demo or test running?)"
 
 echo "== synroute check examples/full/synroute.yaml"
@@ -61,10 +61,17 @@ if cmp -s "$tmp/haproxy.cfg" "$ex/haproxy.cfg"; then echo "identical"; else echo
 
 echo "== starting stand-in Synapse processes (main + $(standin servers "$ex/synroute.yaml" | cut -f2 | sort -u | wc -l) processes)"
 standin config "$ex/synroute.yaml" > "$tmp/standin.cfg" || die "stand-in config failed"
-haproxy -db -f "$tmp/standin.cfg" > "$tmp/standin.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:38020/health && break; sleep 0.1; done
-curl -fs -o /dev/null http://127.0.0.1:38020/health || die "stand-ins did not start: $(tail -3 "$tmp/standin.log")"
+# a port may briefly be the local end of an outgoing connection (it is inside
+# the kernel's ephemeral range): retry the bind a few times
+for attempt in 1 2 3 4 5; do
+    haproxy -db -f "$tmp/standin.cfg" > "$tmp/standin.log" 2>&1 &
+    spid=$!
+    for _ in $(seq 30); do curl -fs -o /dev/null http://127.0.0.1:24020/health && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+    kill -0 $spid 2>/dev/null && break
+    sleep 1
+done
+pids+=($spid)
+curl -fs -o /dev/null http://127.0.0.1:24020/health || die "stand-ins did not start: $(tail -3 "$tmp/standin.log")"
 
 echo "== starting HAProxy + synroute on $base"
 haproxy -db -f "$ex/haproxy.cfg" > "$tmp/haproxy.log" 2>&1 &

@@ -90,7 +90,7 @@ if diff <(rules haproxy/frontend-rules.cfg) <(syn haproxy --snippet examples/mon
     ok "snippet/template"
 else fail "snippet/template" "haproxy/frontend-rules.cfg no longer matches the generator's rules"; fi
 { sed -n '1,/^frontend synapse/p' examples/full/haproxy.cfg
-  echo "    bind 127.0.0.1:38099"
+  echo "    bind 127.0.0.1:24099"
   rules examples/full/haproxy-snippet.cfg
   echo "    default_backend main"
   echo
@@ -114,14 +114,21 @@ for ex in full small monolith; do
 
     # 3. live
     port=$(sed -n 's/^ *bind [^ ]*:\([0-9]*\)$/\1/p' "$dir/haproxy.cfg" | head -1)
-    busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ":($port|380[0-9][0-9])\$" | head -3 | tr '\n' ' ')
+    busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ":($port|240[0-9][0-9])\$" | head -3 | tr '\n' ' ')
     if [ -n "$busy" ]; then fail "$ex/live" "ports busy: $busy"; continue; fi
     standin config "$dir/synroute.yaml" > "$tmp/$ex.standin.cfg"
     standin servers "$dir/synroute.yaml" > "$tmp/$ex.servers"
-    haproxy -db -f "$tmp/$ex.standin.cfg" > "$tmp/$ex.standin.log" 2>&1 &
-    pids+=($!)
     mainport=$(sed -n 's/^ *server main [^ ]*:\([0-9]*\) check$/\1/p' "$dir/haproxy.cfg" | head -1)
-    for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$mainport/health" && break; sleep 0.1; done
+    # a port of ours may briefly be the local end of someone's outgoing
+    # connection (it is inside the ephemeral range): retry the bind
+    for attempt in 1 2 3 4 5; do
+        haproxy -db -f "$tmp/$ex.standin.cfg" > "$tmp/$ex.standin.log" 2>&1 &
+        spid=$!
+        for _ in $(seq 30); do curl -fs -o /dev/null "http://127.0.0.1:$mainport/health" && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+        kill -0 $spid 2>/dev/null && break
+        sleep 1
+    done
+    pids+=($spid)
     haproxy -db -f "$dir/haproxy.cfg" > "$tmp/$ex.haproxy.log" 2>&1 &
     pids+=($!)
     base=http://127.0.0.1:$port
