@@ -28,10 +28,12 @@
 
 local M = {}
 
--- Used when neither synroute.yaml nor homeserver.yaml gives a secret (the
--- config loader warns about it). Hash keys are then predictable, which only
--- matters for who can aim traffic at one worker, never for tokens' secrecy.
-M.DEFAULT_SECRET = "synroute: no hash_secret configured"
+-- Used when there is no deployment at all (dep == nil). The same constant as
+-- synroute.config's fallback when neither synroute.yaml nor homeserver.yaml
+-- gives a secret (config warns then), so one documented value exists. Hash
+-- keys are then predictable: that only matters for who can aim traffic at one
+-- worker, never for the secrecy of tokens (a token-hash key is still one-way).
+M.DEFAULT_SECRET = "synroute-default-hash-secret-change-me"
 
 local WRITERS = {
     typing = true, to_device = true, account_data = true, receipts = true,
