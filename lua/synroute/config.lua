@@ -646,6 +646,8 @@ function M.load(path, opts)
                 problem(ctx, at(wf, pos, doc, "worker_app"), "unknown worker_app '" .. app .. "'")
               end
               w.listeners = parse_listeners(ctx, wf, pos, doc, "worker_listeners")
+              w.enable_media_repo = doc.enable_media_repo
+              w.doc_where = function(k) return at(wf, pos, doc, k) end
               if doc.listeners ~= nil and doc.worker_listeners == nil then
                 warn(ctx, at(wf, pos, doc, "listeners"), "workers read worker_listeners, not listeners")
               end
@@ -828,6 +830,19 @@ function M.load(path, opts)
   end
 
   -- media workers
+  for _, w in ipairs(workers) do
+    -- Synapse loads the media repository in a worker only if it is a
+    -- media_repository worker or enable_media_repo is not false for it
+    local ml_ = listener_for(w, "media")
+    if ml_ and w.app ~= "synapse.app.media_repository" then
+      local em = w.enable_media_repo
+      if em == nil then em = enable_media end
+      if em == false then
+        problem(ctx, ml_.where, "worker '" .. w.name .. "' has a media listener, but enable_media_repo is false for it " ..
+          "(set enable_media_repo: true in its worker file, or make it a synapse.app.media_repository worker)")
+      end
+    end
+  end
   for _, w in ipairs(workers) do
     if not explicit[w.name] and (w.app == "synapse.app.media_repository" or listener_for(w, "media")) then
       assigned[w.name] = true

@@ -166,7 +166,11 @@ local function check_lines(out)
 end
 
 local function main_server(dep, backup)
-  return "    server main " .. addr(dep.main) .. " check" .. (backup and " backup" or "")
+  if backup then
+    -- one health check for main (in backend main), tracked everywhere else
+    return "    server main " .. addr(dep.main) .. " backup track main/main"
+  end
+  return "    server main " .. addr(dep.main) .. " check"
 end
 
 local function backends(dep, out, used)
@@ -180,6 +184,20 @@ local function backends(dep, out, used)
   check_lines(out)
   out[#out + 1] = main_server(dep, false)
   out[#out + 1] = ""
+  -- a worker in several pools is checked once (first backend in sorted order)
+  -- and tracked in the others
+  local checked = {}
+  local function server_line(pool, s, backup)
+    local key = s.name .. " " .. addr(s)
+    local line = "    server " .. srvname(s.name) .. " " .. addr(s)
+    if checked[key] then
+      line = line .. (backup and " backup" or "") .. " track " .. checked[key] .. "/" .. srvname(s.name)
+    else
+      checked[key] = pool
+      line = line .. " check" .. (backup and " backup" or "")
+    end
+    return line
+  end
   for _, pool in ipairs(sorted_pools(dep)) do
     local p = dep.pools[pool]
     local actives, backups = {}, {}
@@ -200,12 +218,8 @@ local function backends(dep, out, used)
       out[#out + 1] = "    stick match var(txn.synroute_key)"
       out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }"
     end
-    for _, s in ipairs(actives) do
-      out[#out + 1] = "    server " .. srvname(s.name) .. " " .. addr(s) .. " check"
-    end
-    for _, s in ipairs(backups) do
-      out[#out + 1] = "    server " .. srvname(s.name) .. " " .. addr(s) .. " check backup"
-    end
+    for _, s in ipairs(actives) do out[#out + 1] = server_line(pool, s, false) end
+    for _, s in ipairs(backups) do out[#out + 1] = server_line(pool, s, true) end
     if main_backup_ok(dep, pool) then
       out[#out + 1] = main_server(dep, true)
     end
