@@ -25,5 +25,24 @@ for v in 5.4 5.3; do
 done
 LUA_PATH_5_4="$root/lua/?.lua;;" LUA_CPATH_5_4="$root/build/5.4/?.so;;" \
     lua5.4 "$here/test_cli.lua" || rc=1
+
+# lint: these modules write no globals (every name is `local`), compile under
+# both Lua versions, and the glue registers nothing that runs Lua per request.
+for f in api policy routes json cli haproxy; do
+    file="$root/lua/synroute/$f.lua"
+    for v in 5.4 5.3; do
+        if ! out=$(luac$v -p "$file" 2>&1); then
+            echo "FAIL lua/lint/$f-compiles-$v: $out"; rc=1; continue
+        fi
+        echo "ok lua/lint/$f-compiles-$v"
+    done
+    g=$(luac5.4 -l -l -p "$file" | grep -E 'SETTABUP.*_ENV' | head -3)
+    if [ -n "$g" ]; then echo "FAIL lua/lint/$f-no-globals: $g"; rc=1; else echo "ok lua/lint/$f-no-globals"; fi
+done
+if grep -nE 'register_(action|fetches|service|task|filter)' "$root/lua/synroute/haproxy.lua" | grep -v '^[0-9]*: *--'; then
+    echo "FAIL lua/lint/glue-no-per-request-lua: haproxy.lua registers per-request Lua"; rc=1
+else
+    echo "ok lua/lint/glue-no-per-request-lua"
+fi
 bash "$here/test_haproxy.sh" || rc=1
 exit $rc
