@@ -46,9 +46,25 @@
 
 enum { V_LIT = 0, V_REST = 1, V_FULL = 2 };
 
+/* A remainder of the simple shape  L0 (.* Li)* [.*] [$]  (literal runs
+ * separated by ".*", optional end anchor) is verified without PCRE2 when
+ * the subject has no newline ('.' excludes only '\n' by default, and '$'
+ * also matches before a final '\n'; subjects with '\n' take PCRE2). */
+typedef struct {
+    char *lits;            /* all literal runs, concatenated                */
+    size_t *off, *len;     /* run i = lits[off[i] .. off[i]+len[i])         */
+    size_t nseg;           /* runs: nseg-1 ".*" separators between them     */
+    int end_anchor;        /* pattern ends with '$'                         */
+} rs_glob;
+
 typedef struct {
     pcre2_code *full;      /* the whole pattern (also used by the loop)     */
     pcre2_code *rest;      /* remainder after the literal prefix, or NULL   */
+    rs_glob *glob;         /* native form of the remainder, or NULL         */
+    rs_glob *pre;          /* superset glob of the remainder (quick reject
+                              before PCRE2), or NULL                      */
+    rs_glob *suffix;       /* required endings (quick reject before PCRE2):
+                              nseg alternatives; NULL when unknown         */
     unsigned mask;         /* method mask, SR_M_ALL when "any"              */
     int verify;            /* V_LIT: prefix hit is a match; V_REST; V_FULL  */
 } rs_entry;
@@ -61,10 +77,21 @@ typedef struct {
     unsigned char byte;
 } rs_node;
 
+/* The trie used at match time: path-compressed (each node carries the run
+ * of bytes since its branching parent), children found by their first byte. */
+typedef struct {
+    unsigned label_off, label_len;   /* bytes in labels[]                  */
+    unsigned child_off, nchild;      /* cfirst[] / cidx[] slots            */
+    unsigned ends_off, ends_cnt;     /* entries whose prefix ends here     */
+} rs_cnode;
+
 struct sr_rset {
     size_t n;
     rs_entry *e;
-    rs_node *nodes; size_t n_nodes, cap_nodes;
+    rs_node *nodes; size_t n_nodes, cap_nodes;   /* build time only       */
+    rs_cnode *cn;
+    unsigned char *labels, *cfirst;
+    unsigned *cidx;
     unsigned *ends;        /* entry indices, grouped per node               */
     size_t nwords;         /* bitset words                                  */
     uint64_t *always;      /* entries with an empty literal prefix          */
@@ -265,6 +292,283 @@ static int rest_is_standalone(const char *r)
     return 1;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Native verification of simple remainders.                                 */
+
+static void glob_free(rs_glob *g)
+{
+    if (!g) return;
+    free(g->lits);
+    free(g->off);
+    free(g->len);
+    free(g);
+}
+
+/* Parse remainder r into a glob, or NULL if it has any other shape (or on
+ * out-of-memory: the caller then simply uses PCRE2). */
+static rs_glob *glob_compile(const char *r)
+{
+    size_t rl = strlen(r), nseg = 1, i = 0, o = 0;
+    rs_glob *g;
+    for (size_t k = 0; k + 1 < rl; k++)
+        if (r[k] == '.' && r[k + 1] == '*') nseg++;
+    g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->lits = malloc(rl + 1);
+    g->off = calloc(nseg, sizeof *g->off);
+    g->len = calloc(nseg, sizeof *g->len);
+    if (!g->lits || !g->off || !g->len) { glob_free(g); return NULL; }
+    g->nseg = 1;
+    g->off[0] = 0;
+    while (r[i]) {
+        char c;
+        size_t a;
+        if (r[i] == '$' && r[i + 1] == '\0') { g->end_anchor = 1; i++; break; }
+        if (r[i] == '.' && r[i + 1] == '*') {
+            if (is_quant(r[i + 2])) { glob_free(g); return NULL; }  /* .*? .*+ */
+            g->len[g->nseg - 1] = o - g->off[g->nseg - 1];
+            g->off[g->nseg] = o;
+            g->nseg++;
+            i += 2;
+            continue;
+        }
+        a = lit_atom(r + i, &c);
+        if (a == 0 || is_quant(r[i + a])) { glob_free(g); return NULL; }
+        g->lits[o++] = c;
+        i += a;
+    }
+    g->len[g->nseg - 1] = o - g->off[g->nseg - 1];
+    return g;
+}
+
+/* Per-call search context: the positions of the '/' bytes of the subject
+ * and the 4 bytes after each, packed, computed once per sr_rset_match call
+ * (on the stack). Almost every literal after ".*" starts with '/', so a
+ * search only tests those positions. */
+#define RS_MAX_SLASH 64
+typedef struct {
+    int nsl;                       /* -1: not computed; -2: too many        */
+    uint32_t pos[RS_MAX_SLASH];
+    uint32_t key[RS_MAX_SLASH];
+} rs_ctx;
+
+static uint32_t pack4(const unsigned char *p, size_t avail)
+{
+    uint32_t k = 0;
+    for (size_t i = 0; i < 4; i++)
+        k = (k << 8) | (i < avail ? p[i] : 0u);
+    return k;
+}
+
+static void ctx_fill(rs_ctx *c, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    c->nsl = 0;
+    if (len > 0xffffffffu) { c->nsl = -2; return; }
+    for (size_t i = 0; i < len; i++) {
+        if (u[i] != '/') continue;
+        if (c->nsl == RS_MAX_SLASH) { c->nsl = -2; return; }
+        c->pos[c->nsl] = (uint32_t)i;
+        c->key[c->nsl] = pack4(u + i + 1, len - i - 1);
+        c->nsl++;
+    }
+}
+
+/* First occurrence of needle (nl > 0) in hay at or after `from`; -1 none.
+ * Paths are short: plain loops beat library calls here. */
+static long find_lit(rs_ctx *c, const char *h, size_t hl, size_t from,
+                     const char *nd, size_t nl)
+{
+    const unsigned char *hs = (const unsigned char *)h, *ns = (const unsigned char *)nd;
+    unsigned char c0 = ns[0];
+    if (hl < nl) return -1;
+    if (c0 == '/' && c->nsl == -1) ctx_fill(c, h, hl);
+    if (c0 == '/' && c->nsl >= 0) {
+        size_t kn = nl - 1 > 4 ? 4 : nl - 1;
+        uint32_t mask = kn ? (uint32_t)(0xffffffffu << (8 * (4 - kn))) : 0;
+        uint32_t want = pack4(ns + 1, kn);
+        for (int k = 0; k < c->nsl; k++) {
+            size_t p = c->pos[k];
+            if (p < from || (c->key[k] & mask) != want || p + nl > hl) continue;
+            if (nl <= 5 || memcmp(hs + p + 5, ns + 5, nl - 5) == 0) return (long)p;
+        }
+        return -1;
+    }
+    for (size_t i = from; i + nl <= hl; i++) {
+        size_t j;
+        if (hs[i] != c0) continue;
+        for (j = 1; j < nl && hs[i + j] == ns[j]; j++) {}
+        if (j == nl) return (long)i;
+    }
+    return -1;
+}
+
+/* Build the required-ending alternatives of a standalone remainder r that
+ * ends in '$': the literal run right before '$', or the alternatives of a
+ * literal group "(a|b|...)" right before '$'. NULL when r has another
+ * shape (then nothing is rejected early). The subject (without newline)
+ * must end with one of them for r to match. */
+static rs_glob *suffix_compile(const char *r)
+{
+    size_t rl = strlen(r), end, st;
+    rs_glob *g;
+    if (rl < 2 || r[rl - 1] != '$' || r[rl - 2] == '\\' || has_top_level_alt(r)) return NULL;
+    end = rl - 1;                      /* r[0..end) precedes '$' */
+    g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->lits = malloc(rl + 1);
+    g->off = calloc(rl + 1, sizeof *g->off);
+    g->len = calloc(rl + 1, sizeof *g->len);
+    if (!g->lits || !g->off || !g->len) { glob_free(g); return NULL; }
+    if (r[end - 1] == ')') {
+        /* a literal group: find its '(' (no parens inside a literal group) */
+        char (*alts)[RS_MAX_PREFIX] = malloc(RS_MAX_EXPAND * sizeof *alts);
+        size_t alen[RS_MAX_EXPAND], nalt = 0, o = 0, gl;
+        st = end - 1;
+        while (st > 0 && r[st - 1] != '(' && r[st - 1] != ')') st--;
+        if (st == 0 || r[st - 1] != '(' || (st >= 2 && r[st - 2] == '\\')) { free(alts); glob_free(g); return NULL; }
+        st--;
+        gl = alts ? lit_group(r + st, alts, alen, &nalt) : 0;
+        if (gl == 0 || gl != end - st) { free(alts); glob_free(g); return NULL; }
+        for (size_t k = 0; k < nalt; k++) {
+            if (alen[k] == 0) { free(alts); glob_free(g); return NULL; }   /* empty alt */
+            memcpy(g->lits + o, alts[k], alen[k]);
+            g->off[k] = o;
+            g->len[k] = alen[k];
+            o += alen[k];
+        }
+        free(alts);
+        g->nseg = nalt;
+        return g;
+    }
+    /* a run of plain characters (no escapes, no metacharacters) */
+    st = end;
+    while (st > 0 && (is_alnum(r[st - 1]) || r[st - 1] == '/' || r[st - 1] == '_' ||
+                      r[st - 1] == '-') && !(st >= 2 && r[st - 2] == '\\'))
+        st--;
+    if (st == end) { glob_free(g); return NULL; }
+    memcpy(g->lits, r + st, end - st);
+    g->off[0] = 0;
+    g->len[0] = end - st;
+    g->nseg = 1;
+    return g;
+}
+
+
+/* A superset of a standalone remainder r as a glob: every top-level item
+ * that is not a plain literal (groups, classes, '.', quantified atoms,
+ * anchors) becomes ".*". Under "no newline in the subject" every string r
+ * matches, the glob matches too, so a glob miss rejects the entry without
+ * PCRE2. NULL when r has a top-level '|', a '{', or anything unbalanced. */
+static rs_glob *superset_compile(const char *r)
+{
+    size_t rl = strlen(r), i = 0, o = 0;
+    rs_glob *g;
+    int last_star = 0;
+    if (has_top_level_alt(r) || strchr(r, '{')) return NULL;
+    g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->lits = malloc(rl + 1);
+    g->off = calloc(rl + 2, sizeof *g->off);
+    g->len = calloc(rl + 2, sizeof *g->len);
+    if (!g->lits || !g->off || !g->len) { glob_free(g); return NULL; }
+    g->nseg = 1;
+#define SUP_STAR() do { if (!last_star) { g->len[g->nseg - 1] = o - g->off[g->nseg - 1]; \
+        g->off[g->nseg] = o; g->nseg++; last_star = 1; } } while (0)
+    while (r[i]) {
+        char c;
+        size_t a;
+        if (r[i] == '$' && r[i + 1] == '\0') {
+            if (!last_star) g->end_anchor = 1;
+            i++;
+            break;
+        }
+        a = lit_atom(r + i, &c);
+        if (a && !is_quant(r[i + a])) {
+            g->lits[o++] = c;
+            last_star = 0;
+            i += a;
+            continue;
+        }
+        SUP_STAR();
+        if (a) { i += a; continue; }                 /* quantified literal */
+        if (r[i] == '(') {
+            int depth = 0;
+            for (; r[i]; i++) {
+                if (r[i] == '\\') { if (!r[i + 1]) break; i++; continue; }
+                if (r[i] == '[') {
+                    i++;
+                    if (r[i] == '^') i++;
+                    if (r[i] == ']') i++;
+                    while (r[i] && r[i] != ']') { if (r[i] == '\\' && r[i + 1]) i++; i++; }
+                    if (!r[i]) break;
+                    continue;
+                }
+                if (r[i] == '(') depth++;
+                else if (r[i] == ')' && --depth == 0) { i++; break; }
+            }
+            if (depth != 0) { glob_free(g); return NULL; }
+            continue;
+        }
+        if (r[i] == '[') {
+            i++;
+            if (r[i] == '^') i++;
+            if (r[i] == ']') i++;
+            while (r[i] && r[i] != ']') { if (r[i] == '\\' && r[i + 1]) i++; i++; }
+            if (!r[i]) { glob_free(g); return NULL; }
+            i++;
+            continue;
+        }
+        if (r[i] == '\\') {                          /* not a literal escape */
+            if (!r[i + 1]) { glob_free(g); return NULL; }
+            i += 2;
+            continue;
+        }
+        i++;                                         /* . ^ $ ? * + ) ] } */
+    }
+#undef SUP_STAR
+    g->len[g->nseg - 1] = o - g->off[g->nseg - 1];
+    return g;
+}
+
+/* 1 if s[0..len) ends with one of the alternatives of sfx. */
+static int suffix_ok(const rs_glob *sfx, const char *s, size_t len)
+{
+    for (size_t k = 0; k < sfx->nseg; k++) {
+        size_t nl = sfx->len[k];
+        if (len >= nl && memcmp(s + len - nl, sfx->lits + sfx->off[k], nl) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Match glob g against s[pos..len) (no newline in s). 1 match, 0 not.
+ * Leftmost placement of each middle run is optimal for existence. */
+static int glob_match(const rs_glob *g, rs_ctx *c, const char *s, size_t len, size_t pos)
+{
+    const char *l0 = g->lits + g->off[0];
+    size_t n0 = g->len[0];
+    if (len - pos < n0 || memcmp(s + pos, l0, n0) != 0) return 0;
+    pos += n0;
+    if (g->nseg == 1) return g->end_anchor ? pos == len : 1;
+    for (size_t k = 1; k + 1 < g->nseg; k++) {
+        size_t nl = g->len[k];
+        long at;
+        if (nl == 0) continue;
+        at = find_lit(c, s, len, pos, g->lits + g->off[k], nl);
+        if (at < 0) return 0;
+        pos = (size_t)at + nl;
+    }
+    {
+        size_t nl = g->len[g->nseg - 1];
+        const char *lk = g->lits + g->off[g->nseg - 1];
+        if (nl == 0) return 1;                       /* ends with .* or .*$ */
+        if (g->end_anchor)
+            return len - pos >= nl && memcmp(s + len - nl, lk, nl) == 0;
+        return find_lit(c, s, len, pos, lk, nl) >= 0;
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Trie.                                                                     */
 
@@ -300,6 +604,68 @@ static long trie_insert(sr_rset *s, const char *str, size_t len)
         cur = ch;
     }
     return (long)cur;
+}
+
+
+/* Build the path-compressed trie from the byte trie. Counters are cursors
+ * into arrays preallocated with n_nodes slots (an upper bound for each). */
+typedef struct { size_t ncn, nlab, nslot; } rs_cursor;
+
+static unsigned nchildren(const sr_rset *s, unsigned u)
+{
+    unsigned k = 0;
+    for (unsigned ch = s->nodes[u].first_child; ch; ch = s->nodes[ch].next_sibling) k++;
+    return k;
+}
+
+static void fill_children(sr_rset *s, unsigned me, unsigned cur, rs_cursor *c);
+
+static unsigned compress_node(sr_rset *s, unsigned u, rs_cursor *c)
+{
+    unsigned me = (unsigned)c->ncn++, cur = u;
+    s->cn[me].label_off = (unsigned)c->nlab;
+    s->labels[c->nlab++] = s->nodes[cur].byte;
+    while (s->nodes[cur].ends_cnt == 0 && nchildren(s, cur) == 1) {
+        cur = s->nodes[cur].first_child;
+        s->labels[c->nlab++] = s->nodes[cur].byte;
+    }
+    s->cn[me].label_len = (unsigned)c->nlab - s->cn[me].label_off;
+    fill_children(s, me, cur, c);
+    return me;
+}
+
+static void fill_children(sr_rset *s, unsigned me, unsigned cur, rs_cursor *c)
+{
+    unsigned k = 0, off;
+    s->cn[me].ends_off = s->nodes[cur].ends_off;
+    s->cn[me].ends_cnt = s->nodes[cur].ends_cnt;
+    s->cn[me].nchild = nchildren(s, cur);
+    off = (unsigned)c->nslot;
+    s->cn[me].child_off = off;
+    c->nslot += s->cn[me].nchild;
+    for (unsigned ch = s->nodes[cur].first_child; ch; ch = s->nodes[ch].next_sibling, k++) {
+        unsigned idx;
+        s->cfirst[off + k] = s->nodes[ch].byte;
+        idx = compress_node(s, ch, c);
+        s->cidx[off + k] = idx;
+    }
+}
+
+/* 0 on out-of-memory. Frees the byte trie. */
+static int compress_trie(sr_rset *s)
+{
+    rs_cursor c = { 1, 0, 0 };
+    size_t m = s->n_nodes;
+    s->cn = calloc(m, sizeof *s->cn);
+    s->labels = malloc(m);
+    s->cfirst = malloc(m);
+    s->cidx = malloc(m * sizeof *s->cidx);
+    if (!s->cn || !s->labels || !s->cfirst || !s->cidx) return 0;
+    fill_children(s, 0, 0, &c);       /* root: empty label */
+    free(s->nodes);
+    s->nodes = NULL;
+    s->n_nodes = s->cap_nodes = 0;
+    return 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -428,6 +794,13 @@ sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
             PCRE2_SIZE eo2 = 0;
             e->rest = compile(pat + roff, PCRE2_ZERO_TERMINATED, &ec2, &eo2, &s->jit);
             if (!e->rest) e->verify = V_FULL;   /* be safe: whole pattern */
+            else {
+                e->glob = glob_compile(pat + roff);      /* NULL: use PCRE2 */
+                if (!e->glob) {
+                    e->pre = superset_compile(pat + roff);
+                    e->suffix = suffix_compile(pat + roff);
+                }
+            }
         }
         for (size_t a = 0; a < x->n; a++) {
             long node = trie_insert(s, x->s[a], x->len[a]);
@@ -457,6 +830,7 @@ sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
             s->ends[k] = ends[k].entry;
         }
     }
+    if (!compress_trie(s)) { plain_err(err, errlen, "out of memory"); goto fail; }
     free(ends);
     free(x);
     free(alts);
@@ -479,10 +853,17 @@ void sr_rset_free(sr_rset *s)
         for (size_t i = 0; i < s->n; i++) {
             pcre2_code_free(s->e[i].full);
             pcre2_code_free(s->e[i].rest);
+            glob_free(s->e[i].glob);
+            glob_free(s->e[i].suffix);
+            glob_free(s->e[i].pre);
         }
     }
     free(s->e);
     free(s->nodes);
+    free(s->cn);
+    free(s->labels);
+    free(s->cfirst);
+    free(s->cidx);
     free(s->ends);
     free(s->always);
     free(s->cand);
@@ -507,7 +888,9 @@ int sr_rset_match(const sr_rset *s, const char *subject, size_t len,
                   unsigned mbit)
 {
     uint64_t *cand;
-    unsigned cur = 0;
+    int has_nl = -1;       /* computed on first need */
+    rs_ctx ctx;
+    ctx.nsl = -1;
     if (!s || s->n == 0) return -1;
     if (!subject) { subject = ""; len = 0; }
     if (mbit == 0) mbit = SR_M_ALL;
@@ -515,18 +898,26 @@ int sr_rset_match(const sr_rset *s, const char *subject, size_t len,
     memcpy(cand, s->always, s->nwords * sizeof *cand);
     /* walk the subject through the trie; the root (empty prefix) has no
      * ends (empty prefixes are in `always`) */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char b = (unsigned char)subject[i];
-        unsigned ch = s->nodes[cur].first_child;
-        while (ch && s->nodes[ch].byte != b) ch = s->nodes[ch].next_sibling;
-        if (!ch) break;
-        cur = ch;
-        if (s->nodes[cur].ends_cnt) {
-            const rs_node *nd = &s->nodes[cur];
-            for (unsigned k = 0; k < nd->ends_cnt; k++) {
-                unsigned e = s->ends[nd->ends_off + k];
+    {
+        const rs_cnode *nd = &s->cn[0];
+        size_t pos = 0;
+        while (pos < len && nd->nchild) {
+            unsigned char b = (unsigned char)subject[pos];
+            const unsigned char *cf = s->cfirst + nd->child_off, *lab;
+            unsigned k = 0, L, j;
+            while (k < nd->nchild && cf[k] != b) k++;
+            if (k == nd->nchild) break;
+            nd = &s->cn[s->cidx[nd->child_off + k]];
+            L = nd->label_len;
+            if (len - pos < L) break;
+            lab = s->labels + nd->label_off;
+            for (j = 1; j < L && lab[j] == (unsigned char)subject[pos + j]; j++) {}
+            if (j < L) break;
+            pos += L;
+            for (unsigned q = 0; q < nd->ends_cnt; q++) {
+                unsigned e = s->ends[nd->ends_off + q];
                 cand[e / 64] |= (uint64_t)1 << (e % 64);
-                s->plen[e] = (unsigned)(i + 1);
+                s->plen[e] = (unsigned)pos;
             }
         }
     }
@@ -539,6 +930,17 @@ int sr_rset_match(const sr_rset *s, const char *subject, size_t len,
             if (!(en->mask & mbit)) continue;
             int r;
             if (en->verify == V_LIT) return (int)e;
+            if (en->verify == V_REST && (en->glob || en->suffix || en->pre)) {
+                if (has_nl < 0) has_nl = memchr(subject, '\n', len) != NULL;
+                if (!has_nl) {
+                    if (en->glob) {
+                        if (glob_match(en->glob, &ctx, subject, len, s->plen[e])) return (int)e;
+                        continue;
+                    }
+                    if (en->suffix && !suffix_ok(en->suffix, subject, len)) continue;
+                    if (en->pre && !glob_match(en->pre, &ctx, subject, len, s->plen[e])) continue;
+                }
+            }
             if (en->verify == V_REST)
                 r = run(s, en->rest, subject, len, s->plen[e]);
             else

@@ -321,6 +321,12 @@ static void test_tricky_equivalence(void)
         "^(/a|/b)c", "^/h\\d", "^/i(?:a|b)c", "^/j(a|(b))c", "^/k.", "^/(x)(y)\\2",
         "^/ab", "^/a", "^/", "^", "^/b\\b", "^/c\\Gd", "^/(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)x",
         "^/{", "^/a}", "^/abc(d|e)$",
+        /* remainders verified natively (globs, superset and suffix rejects) */
+        "^/a.*b$", "^/a.*b", "^/a.*/b.*$", "^/a[^/]+/b$", "^/a.*(b|cd)$", "^/a(b|c)$",
+        "^/a.*b.*c", "^/ab.*", "^/a.*$", "^/a$", "^/(x|y).*/a", "^/a.*\\.b$", "^/a.*(/|$)",
+        "^/a(/.*)?$", "^/a.*b\\$", "^/a.*b$x", "^/a.*?b$", "^/a.*+b", "^/b.*/c/.*$",
+        "^/c(/|$)", "^/d.*/x/.*/y$", "^/x[^/]+$", "^/y.*d$", "^/z.*[ab]/c$", "^/ab.c$",
+        "^/a.*(?:b|c)d$", "^/a.*/(b|/c)$", "^/a/.*a/b$", "^/b.*//", "^/c.*c.*c$",
     };
     const size_t n = sizeof pats / sizeof pats[0];
     char err[256];
@@ -328,6 +334,7 @@ static void test_tricky_equivalence(void)
     CHECK("rset/tricky_builds", s != NULL);
     if (!s) { printf("# %s\n", err); return; }
     CHECK("rset/tricky_exhaustive_set_equals_loop", agree_exhaustive(s, "/abcdxyz.{", 5));
+    CHECK("rset/tricky_exhaustive_newline", agree_exhaustive(s, "/abcd\n", 6));
     sr_rset_free(s);
     /* each pattern alone (so earlier entries do not shadow later ones) */
     {
@@ -335,7 +342,10 @@ static void test_tricky_equivalence(void)
         for (size_t i = 0; i < n && ok; i++) {
             sr_rset *one = sr_rset_new(&pats[i], NULL, NULL, 1, err, sizeof err);
             if (!one) { ok = 0; printf("# %s\n", err); break; }
-            if (!agree_exhaustive(one, "/abcdexyz", 4)) { printf("# pattern %s\n", pats[i]); ok = 0; }
+            if (!agree_exhaustive(one, "/abcdexyz", 4) || !agree_exhaustive(one, "/abc\n", 6)) {
+                printf("# pattern %s\n", pats[i]);
+                ok = 0;
+            }
             sr_rset_free(one);
         }
         CHECK("rset/tricky_each_alone_set_equals_loop", ok);
