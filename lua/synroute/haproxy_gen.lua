@@ -68,6 +68,10 @@ local function global_section(dep, opts, out)
   out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6"
   out[#out + 1] = "    expose-experimental-directives"
   out[#out + 1] = "    tune.lua.maxmem 64"
+  if opts.portable then
+    out[#out + 1] = "    # SYNROUTE_ROOT from the environment, else the `make install` location"
+    out[#out + 1] = "    presetenv SYNROUTE_ROOT /usr/local/share/synroute"
+  end
   out[#out + 1] = "    lua-prepend-path " .. q(root .. "/lua/?.lua")
   out[#out + 1] = "    lua-prepend-path " .. q(root .. "/build/5.3/?.so") .. " cpath"
   out[#out + 1] = "    # the deployment the Lua side loads (it must be set before lua-load)"
@@ -251,7 +255,7 @@ function M.generate(dep, opts)
     global_section(dep, opts, g)
     for i = 2, #g do
       local line = g[i]:gsub("^%s+", "")
-      if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") then out[#out + 1] = "#     " .. line end
+      if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") and not line:match("^presetenv ") then out[#out + 1] = "#     " .. line end
     end
     out[#out + 1] = "# (b) add to your defaults: the errorfile lines and timeouts (client " .. dep.timeouts.client ..
       ", server " .. dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") of the full output"
