@@ -213,7 +213,8 @@ do
     end
     e, err = api.new{ pools = "all", version = "1.60" }
     check("new/version-override", e ~= nil and e.version == "1.60", err)
-    e, err = api.new{ pools = "all", version = "1.60" }
+    e, err = api.new{ pools = "all", version = "1.999" }
+    check("new/unknown-version-warns", e ~= nil and #e.warnings == 1 and e.warnings[1]:find("1.999", 1, true), err)
 end
 
 ---------------------------------------------------------------- routes validation
