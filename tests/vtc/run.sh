@@ -47,7 +47,7 @@ run_one() {   # file -> writes $logs/<name>.log and $logs/<name>.rc
     name=$(basename "$f" .vtc)
     case $f in /*) ;; *) f="$repo/$f" ;; esac
     # The outer timeout is a backstop only: varnishtest enforces -t itself.
-    timeout -k 5 $((tmo + 30)) varnishtest -t "$tmo" "$f" >"$logs/$name.log" 2>&1
+    timeout -k 5 $((tmo + 30)) varnishtest -b 16M -t "$tmo" "$f" >"$logs/$name.log" 2>&1
     rc=$?
     echo "$rc" >"$logs/$name.rc"
 }
