@@ -29,6 +29,18 @@ for dir in tests/check/cases/*/; do
         [ -z "$bad" ] || why="${why:+$why; }line without file:line: $bad"
     fi
     if [ -z "$why" ]; then echo "ok check/$name"; else echo "FAIL check/$name: $why"; printf '%s\n' "$out" | sed 's/^/    | /'; fails=$((fails+1)); fi
+    # a deployment that passes check must give an HAProxy config that passes haproxy -c
+    if [ "$want" = 0 ]; then
+        cfg=$(mktemp "${TMPDIR:-/tmp}/synroute-check-cfg.XXXXXX")
+        if ! gout=$(syn haproxy "$dir/synroute.yaml" -o "$cfg" 2>&1); then
+            echo "FAIL check/$name/haproxy-c: generation failed: $(head -2 <<<"$gout" | tr '\n' ' ')"; fails=$((fails+1))
+        elif ! hout=$(timeout 20 haproxy -c -f "$cfg" 2>&1); then
+            echo "FAIL check/$name/haproxy-c: $(grep -m2 ALERT <<<"$hout" | tr '\n' ' ')"; fails=$((fails+1))
+        else
+            echo "ok check/$name/haproxy-c"
+        fi
+        rm -f "$cfg"
+    fi
 done
 
 # HAProxy must refuse to start when the deployment it loads is broken, with
