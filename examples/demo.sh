@@ -80,7 +80,7 @@ for _ in $(seq 50); do curl -s -o /dev/null "$base/health" && break; sleep 0.1; 
 curl -s -o /dev/null "$base/health" || die "HAProxy did not start: $(tail -5 "$tmp/haproxy.log")"
 grep -m1 'synroute 0' "$tmp/haproxy.log" | sed 's/^\[[^]]*\] [^:]*: /   /'
 
-alice=$(standin token alice); bob=$(standin token bob); carol=$(standin token carol)
+alice=$(standin token alice); dave=$(standin token dave); carol=$(standin token carol)
 
 # show DESCRIPTION METHOD PATH [curl args...]
 show() {
@@ -96,14 +96,17 @@ echo
 echo "== requests (curl -X METHOD $base/PATH ...; the answer's X-Worker header)"
 show "sync, alice"                 GET "/_matrix/client/v3/sync?since=s72_1&timeout=30000" -H "Authorization: Bearer $alice"
 show "sync, alice again (sticky)"  GET "/_matrix/client/v3/sync?since=s72_2&timeout=30000" -H "Authorization: Bearer $alice"
-show "sync, bob"                   GET "/_matrix/client/v3/sync?since=s9_1" -H "Authorization: Bearer $bob"
+show "sync, dave"                  GET "/_matrix/client/v3/sync?since=s9_1" -H "Authorization: Bearer $dave"
+show "sync, dave again (sticky)"   GET "/_matrix/client/v3/sync?since=s9_2" -H "Authorization: Bearer $dave"
 show "sync, carol (query token)"   GET "/_matrix/client/v3/sync?since=s9_1&access_token=$carol"
 show "initial sync (no since)"     GET "/_matrix/client/v3/sync" -H "Authorization: Bearer $alice"
-show "send event, room A"          PUT "/_matrix/client/v3/rooms/!roomA:example.org/send/m.room.message/t1" -H "Authorization: Bearer $alice"
-show "send event, room A (bob)"    PUT "/_matrix/client/v3/rooms/!roomA:example.org/send/m.room.message/t2" -H "Authorization: Bearer $bob"
-show "send event, room B"          PUT "/_matrix/client/v3/rooms/%21roomB%3Aexample.org/send/m.room.message/t3" -H "Authorization: Bearer $alice"
+show "send event, room A (alice)"  PUT "/_matrix/client/v3/rooms/!roomA:example.org/send/m.room.message/t1" -H "Authorization: Bearer $alice"
+show "send event, room A (dave)"   PUT "/_matrix/client/v3/rooms/%21roomA%3Aexample.org/send/m.room.message/t2" -H "Authorization: Bearer $dave"
+show "send event, room D"          PUT "/_matrix/client/v3/rooms/!roomD:example.org/send/m.room.message/t3" -H "Authorization: Bearer $alice"
 show "/messages, room A"           GET "/_matrix/client/v3/rooms/!roomA:example.org/messages?dir=b" -H "Authorization: Bearer $alice"
-show "federation send, remote.org" PUT "/_matrix/federation/v1/send/1700000000001" -H 'Authorization: X-Matrix origin="remote.org",destination="example.org",key="ed25519:a1",sig="c2ln"'
+show "/messages, room D"           GET "/_matrix/client/v3/rooms/!roomD:example.org/messages?dir=b" -H "Authorization: Bearer $alice"
+show "federation send, a.example"  PUT "/_matrix/federation/v1/send/1700000000001" -H 'Authorization: X-Matrix origin="a.example",destination="example.org",key="ed25519:a1",sig="c2ln"'
+show "federation send, b.example"  PUT "/_matrix/federation/v1/send/1700000000002" -H 'Authorization: X-Matrix origin="b.example",destination="example.org",key="ed25519:a1",sig="c2ln"'
 show "federation read"             GET "/_matrix/federation/v1/event/\$ev1"
 show "writer: typing"              PUT "/_matrix/client/v3/rooms/!roomA:example.org/typing/@alice:example.org" -H "Authorization: Bearer $alice"
 show "writer: receipts"            POST "/_matrix/client/v3/rooms/!roomA:example.org/receipt/m.read/\$ev1" -H "Authorization: Bearer $alice"
