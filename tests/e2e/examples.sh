@@ -185,4 +185,37 @@ for ex in full small monolith; do
     fi
     stop_all
 done
+# 6. failover (full): with client-reader-*, typing-1 and media-repository-1
+# gone, the client pool falls back to main (its backup), while the typing
+# writer pool and media (enable_media_repo: false) answer a Matrix JSON 503.
+ex=full; dir=examples/full
+port=$(sed -n 's/^ *bind [^ ]*:\([0-9]*\)$/\1/p' "$dir/haproxy.cfg" | head -1)
+base=http://127.0.0.1:$port
+standin config "$dir/synroute.yaml" | awk '
+    /^frontend / { skip = ($2 ~ /^(client_reader_[12]|typing_1|media_repository_1)_/) }
+    !skip' > "$tmp/failover.standin.cfg"
+haproxy -db -f "$tmp/failover.standin.cfg" > "$tmp/failover.standin.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 30); do curl -fs -o /dev/null http://127.0.0.1:24020/health && break; sleep 0.1; done
+haproxy -db -f "$dir/haproxy.cfg" > "$tmp/failover.haproxy.log" 2>&1 &
+pids+=($!)
+# wait (bounded) until health checks have marked the missing servers down
+w=""
+for _ in $(seq 100); do
+    w=$(curl -s -o /dev/null -w '%header{x-worker}' "$base/_matrix/client/versions")
+    [ "$w" = main ] && break
+    sleep 0.2
+done
+if [ "$w" = main ]; then ok "failover/client-to-main-backup"; else fail "failover/client-to-main-backup" "answered by '$w', want main"; fi
+for c in "typing|PUT|/_matrix/client/v3/rooms/!r1:example.org/typing/@alice:example.org" \
+         "media|GET|/_matrix/client/v1/media/download/example.org/abc"; do
+    IFS='|' read -r name method target <<<"$c"
+    res=$(curl -s -o "$tmp/body" -w '%{http_code} %header{x-worker} %header{content-type}' -X "$method" -H "Authorization: Bearer $alice" "$base$target")
+    if [ "${res%% *}" = 503 ] && grep -q '"errcode":"M_UNKNOWN"' "$tmp/body" && [[ $res == *application/json* ]]; then
+        ok "failover/$name-503-json"
+    else
+        fail "failover/$name-503-json" "got '$res' $(head -c 80 "$tmp/body")"
+    fi
+done
+stop_all
 exit $(( fails > 0 ))
