@@ -75,6 +75,9 @@ admin|GET|/_synapse/admin/v1/server_version||main|main|main
 replication|POST|/_synapse/replication/send_event/x||404|404|404
 replication_dotted|POST|//_synapse/./replication/send_event/x||404|404|404
 mas|POST|/_synapse/mas/sync_devices||404|404|404
+replication_encoded_underscore|POST|/%5Fsynapse/replication/send_event/x||404|404|404
+replication_encoded_slash|POST|/_synapse/replication%2Fsend_event/x||404|404|404
+replication_bare|GET|/_synapse/replication||404|404|404
 "
 
 json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
