@@ -179,6 +179,10 @@ for ex in full small monolith; do
     done
     if [ $same = 1 ]; then ok "$ex/sticky"; else fail "$ex/sticky" "a user's syncs or a room's sends moved between workers"; fi
 
+    # 4b. a client-supplied X-Forwarded-For is replaced, X-Forwarded-Proto set
+    res=$(curl -s -o /dev/null -w '%header{x-seen-xff}|%header{x-seen-proto}' -H 'X-Forwarded-For: 6.6.6.6' -H 'X-Forwarded-Proto: https' "$base/_matrix/client/versions")
+    if [ "$res" = "127.0.0.1|http" ]; then ok "$ex/x-forwarded"; else fail "$ex/x-forwarded" "worker saw XFF|proto '$res', want '127.0.0.1|http'"; fi
+
     # 5. the access log never holds tokens or query strings
     sleep 0.2
     if grep -qE 'syt_|access_token|example-as-token|X-Matrix|since=' "$tmp/$ex.haproxy.log"; then

@@ -4,7 +4,7 @@
 --       ONE HAProxy config (no Lua) that listens on every public listener of
 --       main and every worker of the deployment, and answers every request
 --       (including GET /health) with 200, body {"worker":"<name>"} and the
---       header X-Worker: <name>. Replication listeners are never stood in.
+--       header X-Worker: <name>; X-Seen-XFF / X-Seen-Proto echo what the proxy sent. Replication listeners are never stood in.
 --   lua5.4 tests/standin/standin.lua token LOCALPART
 --       prints a well-formed Synapse access token syt_<b64 localpart>_<20 letters>_<crc>
 --   lua5.4 tests/standin/standin.lua servers CONFIG
@@ -50,7 +50,8 @@ if cmd == "config" then
       out[#out + 1] = "frontend " .. id
       out[#out + 1] = "    bind " .. a
       out[#out + 1] = "    http-request return status 200 content-type application/json string '{\"worker\":\"" ..
-        p.name .. "\"}' hdr X-Worker " .. p.name
+        p.name .. "\"}' hdr X-Worker " .. p.name ..
+        ' hdr X-Seen-XFF "%[req.fhdr(x-forwarded-for)]" hdr X-Seen-Proto "%[req.fhdr(x-forwarded-proto)]"'
       out[#out + 1] = ""
     end
   end
