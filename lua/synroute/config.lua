@@ -89,7 +89,7 @@ local TOP_KEYS = {
   hash_secret = true, pools = true, stick = true, timeouts = true, log = true,
 }
 local TIMEOUT_KEYS = {
-  connect = "5s", client = "90s", server = "180s", tunnel = "1h",
+  connect = "5s", client = "180s", server = "180s", tunnel = "1h",
   http_request = "10s", http_keep_alive = "60s", queue = "30s",
   check = "5s",
 }
