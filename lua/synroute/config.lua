@@ -513,7 +513,7 @@ function M.load(path, opts)
         if math.type(v) == "integer" then v = tostring(v) end
         if not TIMEOUT_KEYS[k] then
           problem(ctx, at(file, rpos, t, k), "timeouts: unknown timeout '" .. tostring(k) .. "'")
-        elseif type(v) ~= "string" or not v:match("^%d+[mh]?s?$") then
+        elseif type(v) ~= "string" or not ({ [""] = true, us = true, ms = true, s = true, m = true, h = true, d = true })[v:match("^%d+(%a*)$") or "x"] then
           problem(ctx, at(file, rpos, t, k), "timeouts." .. k .. ": expected a duration like 90s")
         else
           dep.timeouts[k] = v
@@ -521,7 +521,8 @@ function M.load(path, opts)
       end
       local srv = dep.timeouts.server
       local n, u = srv:match("^(%d+)(%a*)$")
-      local secs = tonumber(n or 0) * (u == "m" and 60 or u == "h" and 3600 or u == "ms" and 0.001 or 1)
+      local secs = tonumber(n or 0) * (u == "m" and 60 or u == "h" and 3600 or u == "d" and 86400 or
+        u == "ms" and 0.001 or u == "us" and 0.000001 or u == "" and 0.001 or 1)
       if secs < 90 then
         warn(ctx, at(file, rpos, t, "server"), "timeouts.server is below 90s: long-polling /sync requests (30 s and more) may be cut")
       end
