@@ -26,7 +26,7 @@ command -v curl >/dev/null || die "curl is not installed (run: make demo)"
 [ -f "$root/build/5.3/synroute.so" ] || die "$root/build/5.3/synroute.so is missing (run: make)"
 [ -f "$root/build/5.4/synroute.so" ] || die "$root/build/5.4/synroute.so is missing (run: make)"
 
-synroute() { lua5.4 "$root/lua/synroute/cli.lua" "$@"; }
+synroute() { "$root/bin/synroute" "$@"; }
 standin() { lua5.4 "$root/tests/standin/standin.lua" "$@"; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-demo.XXXXXX")

@@ -38,7 +38,7 @@ trap 'exit 130' INT TERM
 fails=0
 ok() { echo "ok e2e/$1"; }
 fail() { echo "FAIL e2e/$1: $2"; fails=$((fails+1)); }
-syn() { timeout 20 lua5.4 "$root/lua/synroute/cli.lua" "$@"; }
+syn() { timeout 20 "$root/bin/synroute" "$@"; }
 standin() { timeout 20 lua5.4 "$root/tests/standin/standin.lua" "$@"; }
 
 alice=$(standin token alice); bob=$(standin token bob)
