@@ -38,6 +38,8 @@
 #define RS_MATCH_LIMIT  1000000u
 #define RS_DEPTH_LIMIT  10000u
 #define RS_JIT_STACK_MAX (1024u * 1024u)
+#define RS_EXACT_MAX_   128       /* longest path in the exact-path memo     */
+#define RS_EXACT_MAX    RS_EXACT_MAX_
 
 /* PCRE2 compile options shared by full patterns and remainders: anchored at
  * the start offset (the contract says patterns are matched anchored), never
@@ -55,7 +57,21 @@ typedef struct {
     size_t *off, *len;     /* run i = lits[off[i] .. off[i]+len[i])         */
     size_t nseg;           /* runs: nseg-1 ".*" separators between them     */
     int end_anchor;        /* pattern ends with '$'                         */
+    int *lid;              /* per run: dictionary id (see rs_dict) or -1    */
 } rs_glob;
+
+/* The dictionary: up to 64 distinct runs that start with '/' and are
+ * searched after a ".*". One pass over the '/' bytes of a subject finds the
+ * first occurrence of each; a glob then needs no scan of its own. Runs are
+ * bucketed by their second byte. */
+#define RS_DICT_MAX 64
+typedef struct {
+    size_t n;
+    const char *lit[RS_DICT_MAX];  /* point into the globs' lits          */
+    size_t len[RS_DICT_MAX];
+    unsigned char bstart[257];     /* bucket b = ids order[bstart[b]..bstart[b+1]) */
+    unsigned char order[RS_DICT_MAX];
+} rs_dict;
 
 typedef struct {
     pcre2_code *full;      /* the whole pattern (also used by the loop)     */
@@ -67,6 +83,7 @@ typedef struct {
                               nseg alternatives; NULL when unknown         */
     unsigned mask;         /* method mask, SR_M_ALL when "any"              */
     int verify;            /* V_LIT: prefix hit is a match; V_REST; V_FULL  */
+    uint64_t req;          /* dictionary runs any match must contain        */
 } rs_entry;
 
 typedef struct {
@@ -83,24 +100,48 @@ typedef struct {
     unsigned label_off, label_len;   /* bytes in labels[]                  */
     unsigned child_off, nchild;      /* cfirst[] / cidx[] slots            */
     unsigned ends_off, ends_cnt;     /* entries whose prefix ends here     */
+    int dense;                       /* >= 0: row of dense[] (many children) */
 } rs_cnode;
+
+/* Nodes with more children than this get a 256-entry lookup row. */
+#define RS_DENSE_MIN 6
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RS_LE 1      /* word-at-a-time tricks below assume little-endian */
+#else
+#define RS_LE 0
+#endif
 
 struct sr_rset {
     size_t n;
     rs_entry *e;
     rs_node *nodes; size_t n_nodes, cap_nodes;   /* build time only       */
     rs_cnode *cn;
-    unsigned char *labels, *cfirst;
+    unsigned char *labels, *cfirst;  /* labels: padded with 8 zero bytes  */
     unsigned *cidx;
+    uint16_t *dense;       /* rows of 256: child cn index + 1, 0 = none     */
     unsigned *ends;        /* entry indices, grouped per node               */
     size_t nwords;         /* bitset words                                  */
     uint64_t *always;      /* entries with an empty literal prefix          */
     uint64_t *cand;        /* scratch: candidate bitset (one caller at once)*/
-    unsigned *plen;        /* scratch: prefix length per candidate entry    */
+    uint64_t *nbits;       /* per compressed node: nwords bitset of the
+                              entries whose prefix ends there               */
     pcre2_match_data *md;  /* scratch                                       */
     pcre2_match_context *mctx;
     pcre2_jit_stack *jstack;
     int jit;               /* 1 if every compiled code is JIT-compiled      */
+    rs_dict dict;
+    /* Exact-path memo: the answers (per method) for the complete paths a
+     * pattern like '^/_matrix/client/(r0|v3)/sync$' spells out, computed
+     * at build time by the general path. The answer depends only on the
+     * subject and the method, so a hit is exactly what a match computes. */
+    struct rs_exact {
+        char *str; size_t len;
+        int16_t ans[9];    /* [0]: any method, [1 + bit]: one method bit   */
+    } *exact;
+    size_t exact_cap;      /* power of two, 0 = no table                    */
+    uint64_t exact_lens[(RS_EXACT_MAX_ + 64) / 64];   /* lengths present     */
+    uint64_t exact_last[4];                          /* last bytes present  */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -302,6 +343,7 @@ static void glob_free(rs_glob *g)
     free(g->lits);
     free(g->off);
     free(g->len);
+    free(g->lid);
     free(g);
 }
 
@@ -342,59 +384,70 @@ static rs_glob *glob_compile(const char *r)
     return g;
 }
 
-/* Per-call search context: the positions of the '/' bytes of the subject
- * and the 4 bytes after each, packed, computed once per sr_rset_match call
- * (on the stack). Almost every literal after ".*" starts with '/', so a
- * search only tests those positions. */
-#define RS_MAX_SLASH 64
+/* Per-call search context (on the stack of sr_rset_match): which
+ * dictionary runs occur in the subject, and where first. */
 typedef struct {
-    int nsl;                       /* -1: not computed; -2: too many        */
-    uint32_t pos[RS_MAX_SLASH];
-    uint32_t key[RS_MAX_SLASH];
+    int done;                      /* dictionary pass made                  */
+    uint64_t found;
+    uint32_t first[RS_DICT_MAX];
 } rs_ctx;
 
-static uint32_t pack4(const unsigned char *p, size_t avail)
+/* One dictionary probe at a '/' found at u[at]. */
+static void dict_probe(const rs_dict *d, rs_ctx *c, const unsigned char *u,
+                       size_t len, size_t at)
 {
-    uint32_t k = 0;
-    for (size_t i = 0; i < 4; i++)
-        k = (k << 8) | (i < avail ? p[i] : 0u);
-    return k;
-}
-
-static void ctx_fill(rs_ctx *c, const char *s, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    c->nsl = 0;
-    if (len > 0xffffffffu) { c->nsl = -2; return; }
-    for (size_t i = 0; i < len; i++) {
-        if (u[i] != '/') continue;
-        if (c->nsl == RS_MAX_SLASH) { c->nsl = -2; return; }
-        c->pos[c->nsl] = (uint32_t)i;
-        c->key[c->nsl] = pack4(u + i + 1, len - i - 1);
-        c->nsl++;
+    unsigned char b;
+    if (at + 1 >= len) return;
+    b = u[at + 1];
+    for (unsigned q = d->bstart[b]; q < d->bstart[b + 1]; q++) {
+        unsigned id = d->order[q];
+        const unsigned char *l = (const unsigned char *)d->lit[id];
+        size_t nl = d->len[id], j;
+        if (((c->found >> id) & 1) || at + nl > len) continue;
+        for (j = 2; j < nl && u[at + j] == l[j]; j++) {}
+        if (j == nl) {
+            c->found |= (uint64_t)1 << id;
+            c->first[id] = (uint32_t)at;
+        }
     }
 }
 
+/* Find every dictionary run in s (len < 2^32): visit each '/' in order,
+ * eight bytes at a time (a word has a '/' iff x ^ 0x2f.. has a zero byte;
+ * flagged bytes are re-checked, so false positives are harmless). */
+static void dict_scan(const rs_dict *d, rs_ctx *c, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL,
+                   slashes = 0x2f2f2f2f2f2f2f2fULL;
+    size_t i = 0;
+    c->done = 1;
+    c->found = 0;
+    if (d->n == 0) return;
+#if RS_LE
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, y, t;
+        memcpy(&x, u + i, 8);
+        y = x ^ slashes;
+        t = (y - ones) & ~y & highs;
+        while (t) {
+            size_t at = i + (size_t)(__builtin_ctzll(t) >> 3);   /* little-endian order */
+            t &= t - 1;
+            if (u[at] == '/') dict_probe(d, c, u, len, at);
+        }
+    }
+#endif
+    for (; i < len; i++)
+        if (u[i] == '/') dict_probe(d, c, u, len, i);
+}
+
 /* First occurrence of needle (nl > 0) in hay at or after `from`; -1 none.
- * Paths are short: plain loops beat library calls here. */
-static long find_lit(rs_ctx *c, const char *h, size_t hl, size_t from,
-                     const char *nd, size_t nl)
+ * Paths are short: a plain loop beats library calls here. */
+static long find_lit(const char *h, size_t hl, size_t from, const char *nd, size_t nl)
 {
     const unsigned char *hs = (const unsigned char *)h, *ns = (const unsigned char *)nd;
     unsigned char c0 = ns[0];
     if (hl < nl) return -1;
-    if (c0 == '/' && c->nsl == -1) ctx_fill(c, h, hl);
-    if (c0 == '/' && c->nsl >= 0) {
-        size_t kn = nl - 1 > 4 ? 4 : nl - 1;
-        uint32_t mask = kn ? (uint32_t)(0xffffffffu << (8 * (4 - kn))) : 0;
-        uint32_t want = pack4(ns + 1, kn);
-        for (int k = 0; k < c->nsl; k++) {
-            size_t p = c->pos[k];
-            if (p < from || (c->key[k] & mask) != want || p + nl > hl) continue;
-            if (nl <= 5 || memcmp(hs + p + 5, ns + 5, nl - 5) == 0) return (long)p;
-        }
-        return -1;
-    }
     for (size_t i = from; i + nl <= hl; i++) {
         size_t j;
         if (hs[i] != c0) continue;
@@ -402,6 +455,59 @@ static long find_lit(rs_ctx *c, const char *h, size_t hl, size_t from,
         if (j == nl) return (long)i;
     }
     return -1;
+}
+
+/* Run k of glob g searched from `from`: through the dictionary when the
+ * run is in it, else by scanning. */
+static long find_run(const rs_dict *d, rs_ctx *c, const rs_glob *g, size_t k,
+                     const char *s, size_t len, size_t from)
+{
+    int id = g->lid ? g->lid[k] : -1;
+    if (id >= 0 && len <= 0xffffffffu) {
+        if (!c->done) dict_scan(d, c, s, len);
+        if (!((c->found >> id) & 1)) return -1;
+        if (c->first[id] >= from) return (long)c->first[id];
+    }
+    return find_lit(s, len, from, g->lits + g->off[k], g->len[k]);
+}
+
+/* Give the runs after a ".*" of g dictionary ids (build time) and add
+ * their bits to *req: top-level literal runs any match must contain. */
+static int dict_add(rs_dict *d, rs_glob *g, uint64_t *req)
+{
+    if (!g || g->nseg < 2) return 1;
+    g->lid = malloc(g->nseg * sizeof *g->lid);
+    if (!g->lid) return 0;
+    for (size_t k = 0; k < g->nseg; k++) {
+        const char *l = g->lits + g->off[k];
+        size_t nl = g->len[k], id;
+        g->lid[k] = -1;
+        if (k == 0 || nl < 2 || l[0] != '/') continue;
+        for (id = 0; id < d->n; id++)
+            if (d->len[id] == nl && memcmp(d->lit[id], l, nl) == 0) break;
+        if (id == d->n) {
+            if (d->n == RS_DICT_MAX) continue;
+            d->lit[id] = l;
+            d->len[id] = nl;
+            d->n++;
+        }
+        g->lid[k] = (int)id;
+        *req |= (uint64_t)1 << id;
+    }
+    return 1;
+}
+
+static void dict_finish(rs_dict *d)
+{
+    unsigned cnt[256] = { 0 }, q = 0;
+    for (size_t id = 0; id < d->n; id++) cnt[(unsigned char)d->lit[id][1]]++;
+    for (unsigned b = 0; b < 256; b++) { d->bstart[b] = (unsigned char)q; q += cnt[b]; }
+    d->bstart[256] = (unsigned char)q;
+    memset(cnt, 0, sizeof cnt);
+    for (size_t id = 0; id < d->n; id++) {
+        unsigned b = (unsigned char)d->lit[id][1];
+        d->order[d->bstart[b] + cnt[b]++] = (unsigned char)id;
+    }
 }
 
 /* Build the required-ending alternatives of a standalone remainder r that
@@ -544,18 +650,19 @@ static int suffix_ok(const rs_glob *sfx, const char *s, size_t len)
 
 /* Match glob g against s[pos..len) (no newline in s). 1 match, 0 not.
  * Leftmost placement of each middle run is optimal for existence. */
-static int glob_match(const rs_glob *g, rs_ctx *c, const char *s, size_t len, size_t pos)
+static int glob_match(const rs_dict *d, rs_ctx *c, const rs_glob *g, const char *s,
+                      size_t len, size_t pos)
 {
     const char *l0 = g->lits + g->off[0];
     size_t n0 = g->len[0];
-    if (len - pos < n0 || memcmp(s + pos, l0, n0) != 0) return 0;
+    if (n0 && (len - pos < n0 || memcmp(s + pos, l0, n0) != 0)) return 0;
     pos += n0;
     if (g->nseg == 1) return g->end_anchor ? pos == len : 1;
     for (size_t k = 1; k + 1 < g->nseg; k++) {
         size_t nl = g->len[k];
         long at;
         if (nl == 0) continue;
-        at = find_lit(c, s, len, pos, g->lits + g->off[k], nl);
+        at = find_run(d, c, g, k, s, len, pos);
         if (at < 0) return 0;
         pos = (size_t)at + nl;
     }
@@ -565,7 +672,7 @@ static int glob_match(const rs_glob *g, rs_ctx *c, const char *s, size_t len, si
         if (nl == 0) return 1;                       /* ends with .* or .*$ */
         if (g->end_anchor)
             return len - pos >= nl && memcmp(s + len - nl, lk, nl) == 0;
-        return find_lit(c, s, len, pos, lk, nl) >= 0;
+        return find_run(d, c, g, g->nseg - 1, s, len, pos) >= 0;
     }
 }
 
@@ -657,15 +764,72 @@ static int compress_trie(sr_rset *s)
     rs_cursor c = { 1, 0, 0 };
     size_t m = s->n_nodes;
     s->cn = calloc(m, sizeof *s->cn);
-    s->labels = malloc(m);
+    s->labels = calloc(m + 8, 1);
     s->cfirst = malloc(m);
     s->cidx = malloc(m * sizeof *s->cidx);
     if (!s->cn || !s->labels || !s->cfirst || !s->cidx) return 0;
     fill_children(s, 0, 0, &c);       /* root: empty label */
+    {
+        size_t rows = 0, r = 0;
+        for (size_t i = 0; i < c.ncn; i++) if (s->cn[i].nchild > RS_DENSE_MIN) rows++;
+        s->dense = calloc(rows ? rows * 256 : 1, sizeof *s->dense);
+        if (!s->dense) return 0;
+        for (size_t i = 0; i < c.ncn; i++) {
+            s->cn[i].dense = -1;
+            if (s->cn[i].nchild <= RS_DENSE_MIN || c.ncn >= 0xffff) continue;
+            s->cn[i].dense = (int)r;
+            for (unsigned k = 0; k < s->cn[i].nchild; k++)
+                s->dense[r * 256 + s->cfirst[s->cn[i].child_off + k]] =
+                    (uint16_t)(s->cidx[s->cn[i].child_off + k] + 1);
+            r++;
+        }
+    }
     free(s->nodes);
     s->nodes = NULL;
     s->n_nodes = s->cap_nodes = 0;
     return 1;
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* Exact-path memo.                                                          */
+
+
+static uint64_t exact_hash(const char *p, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+    }
+    {
+        uint64_t w = 0;
+        if (i < len) memcpy(&w, p + i, len - i);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+/* Slot of p in the table, or of the empty slot where it would go. */
+static size_t exact_slot(const sr_rset *s, const char *p, size_t len)
+{
+    size_t m = s->exact_cap - 1, i = (size_t)exact_hash(p, len) & m;
+    while (s->exact[i].str &&
+           !(s->exact[i].len == len && memcmp(s->exact[i].str, p, len) == 0))
+        i = (i + 1) & m;
+    return i;
+}
+
+/* Method bit -> answer index, or -1 for a combination of bits. */
+static int exact_index(unsigned mbit)
+{
+    if (mbit == 0 || mbit == SR_M_ALL) return 0;
+    if (mbit & (mbit - 1)) return -1;
+    return 1 + __builtin_ctz(mbit);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -715,6 +879,8 @@ sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
     size_t *alt_len = NULL;
     rs_end *ends = NULL;
     size_t n_ends = 0, cap_ends = 0;
+    char **exact_strs = NULL;
+    size_t n_exact = 0, cap_exact = 0;
     uint32_t has_jit = 0;
 
     if (err && errlen) err[0] = '\0';
@@ -727,13 +893,13 @@ sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
     s->e = calloc(n ? n : 1, sizeof *s->e);
     s->always = calloc(s->nwords ? s->nwords : 1, sizeof *s->always);
     s->cand = calloc(s->nwords ? s->nwords : 1, sizeof *s->cand);
-    s->plen = calloc(n ? n : 1, sizeof *s->plen);
+
     x = malloc(sizeof *x);
     alts = malloc(RS_MAX_EXPAND * sizeof *alts);
     alt_len = malloc(RS_MAX_EXPAND * sizeof *alt_len);
     s->md = pcre2_match_data_create(1, NULL);
     s->mctx = pcre2_match_context_create(NULL);
-    if (!s->e || !s->always || !s->cand || !s->plen || !x || !alts || !alt_len ||
+    if (!s->e || !s->always || !s->cand || !x || !alts || !alt_len ||
         !s->md || !s->mctx || node_add(s) < 0) {
         plain_err(err, errlen, "out of memory");
         goto fail;
@@ -774,6 +940,25 @@ sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
             continue;
         }
         /* verification mode */
+        if (pat[roff] == '$' && pat[roff + 1] == '\0') {
+            /* complete paths: candidates for the exact-path memo */
+            for (size_t a = 0; a < x->n; a++) {
+                char *str;
+                if (x->len[a] > RS_EXACT_MAX) continue;
+                if (n_exact == cap_exact) {
+                    size_t nc = cap_exact ? cap_exact * 2 : 64;
+                    char **ne = realloc(exact_strs, nc * sizeof *ne);
+                    if (!ne) { plain_err(err, errlen, "out of memory"); goto fail; }
+                    exact_strs = ne;
+                    cap_exact = nc;
+                }
+                str = malloc(x->len[a] + 1);
+                if (!str) { plain_err(err, errlen, "out of memory"); goto fail; }
+                memcpy(str, x->s[a], x->len[a]);
+                str[x->len[a]] = '\0';
+                exact_strs[n_exact++] = str;
+            }
+        }
         if (pat[roff] == '\0') e->verify = V_LIT;
         else if (rest_is_standalone(pat + roff)) e->verify = V_REST;
         else e->verify = V_FULL;
@@ -830,7 +1015,64 @@ sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
             s->ends[k] = ends[k].entry;
         }
     }
-    if (!compress_trie(s)) { plain_err(err, errlen, "out of memory"); goto fail; }
+    {
+        size_t ncn = s->n_nodes;        /* compressed nodes <= byte-trie nodes */
+        if (!compress_trie(s)) { plain_err(err, errlen, "out of memory"); goto fail; }
+        s->nbits = calloc(ncn * (s->nwords ? s->nwords : 1), sizeof *s->nbits);
+        if (!s->nbits) { plain_err(err, errlen, "out of memory"); goto fail; }
+        for (size_t c = 0; c < ncn; c++)
+            for (unsigned q = 0; q < s->cn[c].ends_cnt; q++) {
+                unsigned e = s->ends[s->cn[c].ends_off + q];
+                s->nbits[c * s->nwords + e / 64] |= (uint64_t)1 << (e % 64);
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!dict_add(&s->dict, s->e[i].glob, &s->e[i].req) ||
+            !dict_add(&s->dict, s->e[i].pre, &s->e[i].req)) {
+            plain_err(err, errlen, "out of memory");
+            goto fail;
+        }
+    dict_finish(&s->dict);
+
+    /* the exact-path memo, filled by the general path (table still off) */
+    if (n_exact) {
+        size_t cap = 16;
+        struct rs_exact *tab;
+        while (cap < n_exact * 2) cap *= 2;
+        tab = calloc(cap, sizeof *tab);
+        if (!tab) { plain_err(err, errlen, "out of memory"); goto fail; }
+        for (size_t k = 0; k < n_exact; k++) {
+            struct rs_exact tmp;
+            size_t slot;
+            tmp.str = exact_strs[k];
+            tmp.len = strlen(exact_strs[k]);
+            tmp.ans[0] = (int16_t)sr_rset_match(s, tmp.str, tmp.len, 0);
+            for (int b = 0; b < 8; b++)
+                tmp.ans[1 + b] = (int16_t)sr_rset_match(s, tmp.str, tmp.len, 1u << b);
+            s->exact = tab;               /* probe the table being built */
+            s->exact_cap = cap;
+            slot = exact_slot(s, tmp.str, tmp.len);
+            s->exact = NULL;
+            s->exact_cap = 0;
+            if (tab[slot].str) { free(exact_strs[k]); continue; }   /* duplicate */
+            tab[slot] = tmp;
+            s->exact_lens[tmp.len / 64] |= (uint64_t)1 << (tmp.len % 64);
+            if (tmp.len) {
+                unsigned char lb = (unsigned char)tmp.str[tmp.len - 1];
+                s->exact_last[lb / 64] |= (uint64_t)1 << (lb % 64);
+            }
+            exact_strs[k] = NULL;
+        }
+        if (n > 0x7fff) {                 /* answers are int16 */
+            for (size_t k = 0; k < cap; k++) free(tab[k].str);
+            free(tab);
+        } else {
+            s->exact = tab;
+            s->exact_cap = cap;
+        }
+    }
+    free(exact_strs);
+    exact_strs = NULL;
     free(ends);
     free(x);
     free(alts);
@@ -838,6 +1080,8 @@ sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
     return s;
 
 fail:
+    for (size_t k = 0; k < n_exact; k++) free(exact_strs[k]);
+    free(exact_strs);
     free(ends);
     free(x);
     free(alts);
@@ -864,10 +1108,13 @@ void sr_rset_free(sr_rset *s)
     free(s->labels);
     free(s->cfirst);
     free(s->cidx);
+    free(s->dense);
     free(s->ends);
     free(s->always);
     free(s->cand);
-    free(s->plen);
+    free(s->nbits);
+    if (s->exact) for (size_t k = 0; k < s->exact_cap; k++) free(s->exact[k].str);
+    free(s->exact);
     pcre2_match_data_free(s->md);
     pcre2_match_context_free(s->mctx);
     pcre2_jit_stack_free(s->jstack);
@@ -890,34 +1137,77 @@ int sr_rset_match(const sr_rset *s, const char *subject, size_t len,
     uint64_t *cand;
     int has_nl = -1;       /* computed on first need */
     rs_ctx ctx;
-    ctx.nsl = -1;
+    unsigned vis_node[RS_MAX_PREFIX], vis_pos[RS_MAX_PREFIX], nvis = 0;
+    ctx.done = 0;
     if (!s || s->n == 0) return -1;
     if (!subject) { subject = ""; len = 0; }
     if (mbit == 0) mbit = SR_M_ALL;
+    if (s->exact_cap && len <= RS_EXACT_MAX && len > 0 &&
+        ((s->exact_lens[len / 64] >> (len % 64)) & 1) &&
+        ((s->exact_last[(unsigned char)subject[len - 1] / 64] >> ((unsigned char)subject[len - 1] % 64)) & 1)) {
+        int ix = exact_index(mbit);
+        if (ix >= 0) {
+            size_t slot = exact_slot(s, subject, len);
+            if (s->exact[slot].str) return s->exact[slot].ans[ix];
+        }
+    }
     cand = s->cand;
-    memcpy(cand, s->always, s->nwords * sizeof *cand);
     /* walk the subject through the trie; the root (empty prefix) has no
-     * ends (empty prefixes are in `always`) */
+     * ends (empty prefixes are in `always`). Remember the nodes with ends:
+     * an entry verified by its remainder has prefixes of which at most one
+     * starts the subject (checked at build), so its prefix length is the
+     * depth of the one visited node that lists it. */
+    for (size_t w = 0; w < s->nwords; w++) cand[w] = s->always[w];
     {
         const rs_cnode *nd = &s->cn[0];
         size_t pos = 0;
         while (pos < len && nd->nchild) {
             unsigned char b = (unsigned char)subject[pos];
-            const unsigned char *cf = s->cfirst + nd->child_off, *lab;
-            unsigned k = 0, L, j;
-            while (k < nd->nchild && cf[k] != b) k++;
-            if (k == nd->nchild) break;
-            nd = &s->cn[s->cidx[nd->child_off + k]];
+            const unsigned char *lab;
+            unsigned L, j = 1;
+            if (nd->dense >= 0) {
+                unsigned ci = s->dense[(size_t)nd->dense * 256 + b];
+                if (!ci) break;
+                nd = &s->cn[ci - 1];
+            } else {
+                const unsigned char *cf = s->cfirst + nd->child_off;
+                unsigned k = 0;
+                while (k < nd->nchild && cf[k] != b) k++;
+                if (k == nd->nchild) break;
+                nd = &s->cn[s->cidx[nd->child_off + k]];
+            }
             L = nd->label_len;
             if (len - pos < L) break;
             lab = s->labels + nd->label_off;
-            for (j = 1; j < L && lab[j] == (unsigned char)subject[pos + j]; j++) {}
+#if RS_LE
+            if (len - pos >= 8) {
+                /* whole words; the last one masked (labels are padded) */
+                uint64_t x, y, diff = 0;
+                j = 0;
+                while (j + 8 <= L && pos + j + 8 <= len) {
+                    memcpy(&x, lab + j, 8);
+                    memcpy(&y, subject + pos + j, 8);
+                    diff |= x ^ y;
+                    j += 8;
+                }
+                if (j < L && pos + j + 8 <= len) {
+                    memcpy(&x, lab + j, 8);
+                    memcpy(&y, subject + pos + j, 8);
+                    diff |= (x ^ y) & ((1ULL << (8 * (L - j))) - 1);
+                    j = L;
+                }
+                if (diff) break;
+            }
+#endif
+            for (; j < L && lab[j] == (unsigned char)subject[pos + j]; j++) {}
             if (j < L) break;
             pos += L;
-            for (unsigned q = 0; q < nd->ends_cnt; q++) {
-                unsigned e = s->ends[nd->ends_off + q];
-                cand[e / 64] |= (uint64_t)1 << (e % 64);
-                s->plen[e] = (unsigned)pos;
+            if (nd->ends_cnt) {
+                const uint64_t *nb = s->nbits + (size_t)(nd - s->cn) * s->nwords;
+                for (size_t w = 0; w < s->nwords; w++) cand[w] |= nb[w];
+                vis_node[nvis] = (unsigned)(nd - s->cn);
+                vis_pos[nvis] = (unsigned)pos;
+                nvis++;
             }
         }
     }
@@ -926,25 +1216,49 @@ int sr_rset_match(const sr_rset *s, const char *subject, size_t len,
         while (bits) {
             unsigned e = (unsigned)(w * 64 + (unsigned)__builtin_ctzll(bits));
             const rs_entry *en = &s->e[e];
+            size_t plen = 0;
+            int r;
             bits &= bits - 1;
             if (!(en->mask & mbit)) continue;
-            int r;
             if (en->verify == V_LIT) return (int)e;
-            if (en->verify == V_REST && (en->glob || en->suffix || en->pre)) {
-                if (has_nl < 0) has_nl = memchr(subject, '\n', len) != NULL;
-                if (!has_nl) {
-                    if (en->glob) {
-                        if (glob_match(en->glob, &ctx, subject, len, s->plen[e])) return (int)e;
-                        continue;
-                    }
-                    if (en->suffix && !suffix_ok(en->suffix, subject, len)) continue;
-                    if (en->pre && !glob_match(en->pre, &ctx, subject, len, s->plen[e])) continue;
-                }
+            if (en->req && len <= 0xffffffffu) {
+                /* a run the entry needs is nowhere in the subject */
+                if (!ctx.done) dict_scan(&s->dict, &ctx, subject, len);
+                if (en->req & ~ctx.found) continue;
             }
-            if (en->verify == V_REST)
-                r = run(s, en->rest, subject, len, s->plen[e]);
-            else
+            if (en->verify == V_REST) {
+                for (unsigned v = nvis; v-- > 0;)
+                    if ((s->nbits[(size_t)vis_node[v] * s->nwords + w] >> (e % 64)) & 1) {
+                        plen = vis_pos[v];
+                        break;
+                    }
+                if (en->glob && en->glob->nseg == 1) {
+                    /* literal + optional '$': exact for any subject ('$'
+                     * also matches before a final newline) */
+                    const rs_glob *g = en->glob;
+                    size_t n0 = g->len[0];
+                    if (len - plen >= n0 && (n0 == 0 || memcmp(subject + plen, g->lits, n0) == 0)) {
+                        size_t p2 = plen + n0;
+                        if (!g->end_anchor || p2 == len || (p2 + 1 == len && subject[p2] == '\n'))
+                            return (int)e;
+                    }
+                    continue;
+                }
+                if (en->glob || en->suffix || en->pre) {
+                    if (has_nl < 0) has_nl = memchr(subject, '\n', len) != NULL;
+                    if (!has_nl) {
+                        if (en->glob) {
+                            if (glob_match(&s->dict, &ctx, en->glob, subject, len, plen)) return (int)e;
+                            continue;
+                        }
+                        if (en->suffix && !suffix_ok(en->suffix, subject, len)) continue;
+                        if (en->pre && !glob_match(&s->dict, &ctx, en->pre, subject, len, plen)) continue;
+                    }
+                }
+                r = run(s, en->rest, subject, len, plen);
+            } else {
                 r = run(s, en->full, subject, len, 0);
+            }
             if (r == 1) return (int)e;
             if (r < 0) return -1;
         }

@@ -177,7 +177,8 @@ static const char *const subjects[] = {
 #define N_SUBJ (sizeof subjects / sizeof subjects[0])
 
 static const unsigned mbits[] = {
-    0, SR_M_GET, SR_M_HEAD, SR_M_POST, SR_M_PUT, SR_M_DELETE, SR_M_OPTIONS, SR_M_PATCH, SR_M_OTHER
+    0, SR_M_GET, SR_M_HEAD, SR_M_POST, SR_M_PUT, SR_M_DELETE, SR_M_OPTIONS, SR_M_PATCH, SR_M_OTHER,
+    SR_M_GET | SR_M_HEAD, SR_M_ALL
 };
 #define N_MBITS (sizeof mbits / sizeof mbits[0])
 
