@@ -84,6 +84,7 @@ static long to_mask(lua_State *L, int idx)
     return -1;
 }
 
+/* Optional method name at idx -> bit (nil: 0 = any). Raises on a non-string. */
 static unsigned opt_method(lua_State *L, int idx)
 {
     size_t n;
@@ -165,6 +166,7 @@ static int l_regex_set(lua_State *L)
     return 1;
 }
 
+/* set:match / set:match_loop (subject, method?) -> 1-based index | nil. */
 static int rset_match_common(lua_State *L, int loop)
 {
     l_rset *u = check_rset(L);
@@ -180,18 +182,21 @@ static int rset_match_common(lua_State *L, int loop)
 static int l_rset_match(lua_State *L) { return rset_match_common(L, 0); }
 static int l_rset_match_loop(lua_State *L) { return rset_match_common(L, 1); }
 
+/* set:jit() -> boolean. */
 static int l_rset_jit(lua_State *L)
 {
     lua_pushboolean(L, sr_rset_jit(check_rset(L)->s));
     return 1;
 }
 
+/* #set -> number of entries. */
 static int l_rset_len(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)sr_rset_size(check_rset(L)->s));
     return 1;
 }
 
+/* __gc: frees the set once (idempotent). */
 static int l_rset_gc(lua_State *L)
 {
     l_rset *u = luaL_checkudata(L, 1, MT_RSET);
@@ -388,6 +393,7 @@ static int l_router_new(lua_State *L)
     return 1;
 }
 
+/* router:route(input) -> "backend|class|hkey". Raises only on a non-string. */
 static int l_router_route(lua_State *L)
 {
     l_router *u = check_router(L);
@@ -399,6 +405,7 @@ static int l_router_route(lua_State *L)
     return 1;
 }
 
+/* t[k] = v (nil when v is NULL) on the table at the top. */
 static void set_str(lua_State *L, const char *k, const char *v)
 {
     if (v) lua_pushstring(L, v);
@@ -406,6 +413,8 @@ static void set_str(lua_State *L, const char *k, const char *v)
     lua_setfield(L, -2, k);
 }
 
+/* router:explain(input) -> { class, backend, key_kind, key, hash, route,
+ * reason (nil if none), appservice (boolean) }. */
 static int l_router_explain(lua_State *L)
 {
     l_router *u = check_router(L);
@@ -441,6 +450,7 @@ static int l_converter_call(lua_State *L)
     return 1;
 }
 
+/* router:converter() -> C closure over the router (see l_converter_call). */
 static int l_router_converter(lua_State *L)
 {
     check_router(L);
@@ -449,6 +459,7 @@ static int l_router_converter(lua_State *L)
     return 1;
 }
 
+/* router:hkey(kind, key) -> 16 hex digits, as sr_route computes them. */
 static int l_router_hkey(lua_State *L)
 {
     l_router *u = check_router(L);
@@ -461,6 +472,7 @@ static int l_router_hkey(lua_State *L)
     return 1;
 }
 
+/* __gc: frees the router once (idempotent). */
 static int l_router_gc(lua_State *L)
 {
     l_router *u = luaL_checkudata(L, 1, MT_ROUTER);
@@ -472,6 +484,8 @@ static int l_router_gc(lua_State *L)
 /* ------------------------------------------------------------------------ */
 /* Parsers and hash.                                                         */
 
+/* synroute.parse_token(auth?, query?) -> kind, localpart|nil. Never returns
+ * the token itself. "-" as auth means absent, like HAProxy's log-format. */
 static int l_parse_token(lua_State *L)
 {
     size_t alen = 0, qlen = 0, toklen = 0, kl = 0;
@@ -496,6 +510,7 @@ static int l_parse_token(lua_State *L)
     return 1;
 }
 
+/* synroute.xmatrix_origin(header) -> origin | nil, err. */
 static int l_xmatrix_origin(lua_State *L)
 {
     size_t len;
@@ -508,6 +523,7 @@ static int l_xmatrix_origin(lua_State *L)
     return 2;
 }
 
+/* synroute.room_from_path(path) -> decoded room ID/alias | nil. */
 static int l_room_from_path(lua_State *L)
 {
     size_t len;
@@ -519,6 +535,7 @@ static int l_room_from_path(lua_State *L)
     return 1;
 }
 
+/* synroute.query_param(query, name) -> form-decoded value | nil. */
 static int l_query_param(lua_State *L)
 {
     size_t qlen;
@@ -532,6 +549,7 @@ static int l_query_param(lua_State *L)
     return 1;
 }
 
+/* synroute.hash(secret, s) -> 16 hex digits of SipHash(key(secret), s). */
 static int l_hash(lua_State *L)
 {
     size_t sl, dl;
@@ -554,6 +572,7 @@ typedef struct {
     char err[ERRLEN];
 } yconv;
 
+/* Plain decimal integer of at most 18 digits (fits lua_Integer)? */
 static int is_int_text(const char *s, size_t n)
 {
     size_t i = 0;
@@ -563,6 +582,10 @@ static int is_int_text(const char *s, size_t n)
     return 1;
 }
 
+/* YAML 1.2 core schema subset: plain true/True/TRUE/false/False/FALSE ->
+ * boolean, null/Null/NULL/~/empty -> synroute.null, decimal ints -> integer;
+ * everything else (and every quoted scalar) -> string. Floats stay strings
+ * ("1.60" must not become 1.6). */
 static void push_scalar(lua_State *L, const sr_ynode *n)
 {
     const char *s = n->str ? n->str : "";
@@ -661,6 +684,7 @@ static int push_node(lua_State *L, const sr_ynode *n, yconv *c, int depth)
  * memory error raised by Lua cannot leak it. Returns 2: doc, pos or nil, err. */
 typedef struct { sr_ydoc *d; } l_ydoc;
 
+/* __gc of the temporary doc owner. */
 static int l_ydoc_gc(lua_State *L)
 {
     l_ydoc *u = lua_touserdata(L, 1);
@@ -668,6 +692,7 @@ static int l_ydoc_gc(lua_State *L)
     return 0;
 }
 
+/* Convert doc d (or report err when d is NULL); frees d on every path. */
 static int finish_yaml(lua_State *L, sr_ydoc *d, const char *err, const char *name)
 {
     l_ydoc *u;
@@ -702,6 +727,7 @@ static int finish_yaml(lua_State *L, sr_ydoc *d, const char *err, const char *na
     return 2;
 }
 
+/* synroute.yaml_load(path) -> doc, pos | nil, "path:line:col: msg". */
 static int l_yaml_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -710,6 +736,7 @@ static int l_yaml_load(lua_State *L)
     return finish_yaml(L, d, err, path);
 }
 
+/* synroute.yaml_parse(str, name?) -> doc, pos | nil, err. */
 static int l_yaml_parse(lua_State *L)
 {
     size_t len;
@@ -750,6 +777,7 @@ static const luaL_Reg module_funcs[] = {
     { NULL, NULL }
 };
 
+/* Create (or refresh) the named metatable mt with methods, __gc, __len. */
 static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods,
                       lua_CFunction gc, lua_CFunction len)
 {
@@ -765,6 +793,7 @@ static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
+/* The module entry point (require "synroute"). */
 int luaopen_synroute(lua_State *L);
 int luaopen_synroute(lua_State *L)
 {

@@ -94,6 +94,7 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* Frees everything the router owns (and its regex set); NULL is a no-op. */
 void sr_router_free(sr_router *r)
 {
     if (!r) return;
@@ -111,6 +112,10 @@ void sr_router_free(sr_router *r)
     free(r);
 }
 
+/* Contract in sr_core.h. Validates indices, names ([A-Za-z0-9_.:-], 1..255
+ * bytes: they are printed in "backend|class|hkey") and patterns; copies
+ * every string; keeps only keyed hashes of as_tokens. be_b NULL = be_a,
+ * mask_a 0 = every method. NULL + err (0-based indices) on bad data/OOM. */
 sr_router *sr_router_new(const sr_router_spec *spec, char *err, size_t errlen)
 {
     sr_router *r;
@@ -299,11 +304,13 @@ static size_t loose_decode(const char *s, size_t n, char *dst)
     return o;
 }
 
+/* Is [s, s+n) exactly the C string lit? */
 static int seg_is(const char *s, size_t n, const char *lit)
 {
     return n == strlen(lit) && memcmp(s, lit, n) == 0;
 }
 
+/* Does [h, h+hn) contain the C string lit? */
 static int mem_has(const char *h, size_t hn, const char *lit)
 {
     size_t n = strlen(lit);
@@ -396,6 +403,8 @@ static int set_key(sr_decision *d, const char *kind, const char *s, size_t n)
     return 1;
 }
 
+/* Contract in sr_core.h: never fails, never allocates, never copies a raw
+ * token into d. A NULL router gives class/backend "main". */
 void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
 {
     const char *method = "", *src = "", *path = "", *query = "", *auth = "";
@@ -551,6 +560,8 @@ void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
         sr_router_hkey(r, d->key_kind, d->key, strlen(d->key), d->hkey);
 }
 
+/* Contract in sr_core.h. If out is too small, out = "" and 0 is returned
+ * (HAProxy then leaves the vars unset: default_backend main). */
 size_t sr_route_packed(const sr_router *r, const char *in, size_t len,
                        char *out, size_t outcap)
 {

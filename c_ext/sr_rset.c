@@ -154,6 +154,7 @@ typedef struct {
     size_t n;
 } rs_exp;
 
+/* Character classification for the pattern scanner; total, never fail. */
 static int is_quant(char c) { return c == '?' || c == '*' || c == '+' || c == '{'; }
 
 static int is_meta(char c)
@@ -497,6 +498,7 @@ static int dict_add(rs_dict *d, rs_glob *g, uint64_t *req)
     return 1;
 }
 
+/* Bucket the dictionary runs by their second byte (build time; cannot fail). */
 static void dict_finish(rs_dict *d)
 {
     unsigned cnt[256] = { 0 }, q = 0;
@@ -718,6 +720,7 @@ static long trie_insert(sr_rset *s, const char *str, size_t len)
  * into arrays preallocated with n_nodes slots (an upper bound for each). */
 typedef struct { size_t ncn, nlab, nslot; } rs_cursor;
 
+/* Number of children of byte-trie node u. */
 static unsigned nchildren(const sr_rset *s, unsigned u)
 {
     unsigned k = 0;
@@ -727,6 +730,8 @@ static unsigned nchildren(const sr_rset *s, unsigned u)
 
 static void fill_children(sr_rset *s, unsigned me, unsigned cur, rs_cursor *c);
 
+/* Compressed node for the chain starting at byte-trie node u; returns its
+ * index. Writes into arrays sized by compress_trie, cannot fail. */
 static unsigned compress_node(sr_rset *s, unsigned u, rs_cursor *c)
 {
     unsigned me = (unsigned)c->ncn++, cur = u;
@@ -741,6 +746,7 @@ static unsigned compress_node(sr_rset *s, unsigned u, rs_cursor *c)
     return me;
 }
 
+/* Ends and children of compressed node `me` from byte-trie node cur. */
 static void fill_children(sr_rset *s, unsigned me, unsigned cur, rs_cursor *c)
 {
     unsigned k = 0, off;
@@ -844,6 +850,7 @@ static void set_err(char *err, size_t errlen, size_t idx, const char *name,
         snprintf(err, errlen, "entry %zu: offset %zu: %s", idx, off, msg);
 }
 
+/* Copy msg to err (may be NULL); always NUL-terminated. */
 static void plain_err(char *err, size_t errlen, const char *msg)
 {
     if (err && errlen) snprintf(err, errlen, "%s", msg);
@@ -862,6 +869,7 @@ static pcre2_code *compile(const char *pat, size_t len, int *errcode,
 /* Per-entry index of where the prefixes end, gathered before flattening. */
 typedef struct { unsigned node, entry; } rs_end;
 
+/* qsort order of (node, entry) pairs. */
 static int cmp_end(const void *a, const void *b)
 {
     const rs_end *x = a, *y = b;
@@ -869,6 +877,10 @@ static int cmp_end(const void *a, const void *b)
     return x->entry < y->entry ? -1 : x->entry > y->entry;
 }
 
+/* Contract in sr_core.h. Also: patterns need not start with '^' (they are
+ * compiled PCRE2_ANCHORED either way; only '^'-patterns get a literal
+ * prefix). The set owns copies of everything; the caller's arrays may be
+ * freed afterwards. Returns NULL + err on a bad pattern or out of memory. */
 sr_rset *sr_rset_new(const char *const *patterns, const unsigned *masks,
                      const char *const *names, size_t n,
                      char *err, size_t errlen)
@@ -1090,6 +1102,7 @@ fail:
     return NULL;
 }
 
+/* Frees everything the set owns; NULL is a no-op. */
 void sr_rset_free(sr_rset *s)
 {
     if (!s) return;
@@ -1131,6 +1144,8 @@ static int run(const sr_rset *s, const pcre2_code *c, const char *subj,
     return -1;
 }
 
+/* Contract in sr_core.h. mbit 0 means any method. Uses the set's scratch
+ * (one caller at a time). Never fails: no match or a PCRE2 limit is -1. */
 int sr_rset_match(const sr_rset *s, const char *subject, size_t len,
                   unsigned mbit)
 {
@@ -1266,6 +1281,7 @@ int sr_rset_match(const sr_rset *s, const char *subject, size_t len,
     return -1;
 }
 
+/* The reference answer: every full pattern in order (same limits). */
 int sr_rset_match_loop(const sr_rset *s, const char *subject, size_t len,
                        unsigned mbit)
 {
@@ -1282,6 +1298,8 @@ int sr_rset_match_loop(const sr_rset *s, const char *subject, size_t len,
     return -1;
 }
 
+/* 1 if PCRE2 has JIT and every pattern of the set got JIT code. */
 int sr_rset_jit(const sr_rset *s) { return s ? s->jit : 0; }
 
+/* Number of entries (0 for NULL). */
 size_t sr_rset_size(const sr_rset *s) { return s ? s->n : 0; }
