@@ -319,6 +319,23 @@ static int mem_has(const char *h, size_t hn, const char *lit)
     return 0;
 }
 
+/* 0 if no normalization of p can produce a segment "_synapse": that needs
+ * a '_' (raw, or %5f, or double-encoded via %25) followed by an 's' (raw,
+ * either case, or encoded: then a '%' follows the '_'). Sound, and lets
+ * nearly every request skip the decoding below. */
+static int maybe_internal(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned char c = (unsigned char)p[i], d = (unsigned char)p[i + 1];
+        if (c == '_' && ((d | 0x20) == 's' || d == '%')) return 1;
+        if (c == '%' && i + 2 < n &&
+            ((d == '5' && ((unsigned char)p[i + 2] | 0x20) == 'f') ||
+             (d == '2' && p[i + 2] == '5')))
+            return 1;
+    }
+    return 0;
+}
+
 /* 1 if the path must be blocked: the raw path starts with one of the
  * internal prefixes, or - conservatively - the path after percent-decoding
  * (twice), lowercasing, merging slashes and resolving dot segments has the
@@ -331,6 +348,7 @@ static int is_internal_path(const char *p, size_t n)
     if ((n >= 22 && memcmp(p, "/_synapse/replication/", 22) == 0) ||
         (n >= 14 && memcmp(p, "/_synapse/mas/", 14) == 0))
         return 1;
+    if (!maybe_internal(p, n)) return 0;
     if (n > RT_NORM_MAX) {
         /* Too long to normalize on the stack (never a real Matrix path).
          * Normalizing only decodes '%', lowercases and maps '\' to '/':
@@ -390,6 +408,22 @@ void sr_router_hkey(const sr_router *r, const char *kind, const char *key,
         h = sr_siphash(&r->key, buf, n + sizeof hk);
     }
     sr_hex64(h, out);
+}
+
+/* sr_query_param, skipped when `name` cannot be in the query: without any
+ * '%' the form-decoded names are the raw ones (a '+' becomes a space, which
+ * no name we look up contains), so the raw name must occur. Same returns. */
+static long qparam(const char *q, size_t qlen, const char *name, char *dst, size_t cap)
+{
+    size_t nl = strlen(name);
+    if (qlen == 0) return -1;
+    if (!memchr(q, '%', qlen)) {
+        size_t i;
+        for (i = 0; i + nl <= qlen; i++)
+            if (q[i] == name[0] && memcmp(q + i, name, nl) == 0) break;
+        if (i + nl > qlen) return -1;
+    }
+    return sr_query_param(q, qlen, name, dst, cap);
 }
 
 /* Set d->key from (s, n) capped at sizeof(d->key) - 1; 0 if empty. */
@@ -476,12 +510,13 @@ void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
             d->entry = e;
             d->route_id = en->id;
             if (en->refine == SR_REFINE_SINCE) {
-                long v = sr_query_param(query, qlen, "since", tmp, sizeof tmp);
-                long fs = sr_query_param(query, qlen, "full_state", tmp, sizeof tmp);
-                if (v == -1 || v == 0 || (fs == 4 && memcmp(tmp, "true", 4) == 0))
+                long v = qparam(query, qlen, "since", tmp, sizeof tmp);
+                if (v == -1 || v == 0) ti = en->alt;
+                else if (qparam(query, qlen, "full_state", tmp, sizeof tmp) == 4 &&
+                         memcmp(tmp, "true", 4) == 0)
                     ti = en->alt;
             } else if (en->refine == SR_REFINE_POS) {
-                long v = sr_query_param(query, qlen, "pos", tmp, sizeof tmp);
+                long v = qparam(query, qlen, "pos", tmp, sizeof tmp);
                 if (v == -1 || v == 0) ti = en->alt;
             }
             t = &r->t[ti];
@@ -515,7 +550,7 @@ void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
             d->appservice = 1;
         }
         if (d->appservice || t->key == SR_KEY_USER) {
-            long v = sr_query_param(query, qlen, "user_id", tmp, sizeof tmp);
+            long v = qparam(query, qlen, "user_id", tmp, sizeof tmp);
             long l = -1;
             if (v > 0) l = sr_localpart(tmp, (size_t)v, kbuf, sizeof kbuf - 1);
             if (l > 0) set_key(d, "user", kbuf, (size_t)l);

@@ -117,6 +117,12 @@ static void test_decisions(void)
     CHECK_STR("router/initial_sync_empty_since", d.cls, strlen(d.cls), "initial_sync");
     d = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?since=x&full_state=true Bearer " TOK_ALICE);
     CHECK_STR("router/initial_sync_full_state", d.cls, strlen(d.cls), "initial_sync");
+    d = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?since=x&full%5Fstate=true Bearer " TOK_ALICE);
+    CHECK_STR("router/initial_sync_full_state_encoded", d.cls, strlen(d.cls), "initial_sync");
+    d = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?%73ince=x Bearer " TOK_ALICE);
+    CHECK_STR("router/sync_since_encoded_name", d.cls, strlen(d.cls), "sync");
+    d = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?xsince=x Bearer " TOK_ALICE);
+    CHECK_STR("router/sync_since_substring_only", d.cls, strlen(d.cls), "initial_sync");
     d = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?since=x&full_state=false Bearer " TOK_ALICE);
     CHECK_STR("router/sync_full_state_false", d.cls, strlen(d.cls), "sync");
     d = route(r, "GET 10.0.0.1 /_matrix/client/r0/sync?since=x&access_token=" TOK_ALICE " -");
@@ -240,6 +246,13 @@ static void test_blocked(void)
         "GET 1.2.3.4 /_synapse/mas?x=1 -",
         "GET 1.2.3.4 %2F_synapse/mas/x -",
         "GET 1.2.3.4 /_synapse\\replication\\x -",
+        "GET 1.2.3.4 /_%73ynapse/replication/x -",
+        "GET 1.2.3.4 /%5fsynapse/replication/x -",
+        "GET 1.2.3.4 /%5Fsynapse/mas/x -",
+        "GET 1.2.3.4 /%255fsynapse/replication/x -",
+        "GET 1.2.3.4 /_%2573ynapse/mas/x -",
+        "GET 1.2.3.4 /_SYNAPSE/replication/x -",
+        "GET 1.2.3.4 /_matrix/client/../../_synapse/mas/x?a=b Bearer x",
     };
     static const char *const not_blocked[] = {
         "GET 1.2.3.4 /_synapse/client/pick_idp -",
