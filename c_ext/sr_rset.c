@@ -7,15 +7,26 @@
  *     ^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*\/send
  * expands to four literal prefixes ("/_matrix/client/api/v1/rooms/", ...)
  * followed by a common remainder (".*\/send"). All prefixes of all entries go
- * into one byte trie. A match walks the subject through the trie once; every
- * trie node where some entry's prefix ends marks that entry as a candidate and
- * records the prefix length. Entries with an empty prefix are candidates for
- * every subject. Candidates are then verified in list order, each by one
- * anchored PCRE2 match of its remainder at offset = prefix length (or of the
- * whole pattern when the remainder cannot be compiled on its own safely).
- * The first verified candidate is the answer, exactly as the naive loop
+ * into one path-compressed byte trie. A match walks the subject through the
+ * trie once; every node where some entry's prefix ends adds that node's
+ * entry bitset to the candidates. Entries with an empty prefix are
+ * candidates for every subject. Candidates are then verified in list order;
+ * the first verified one is the answer, exactly as the naive loop
  * (sr_rset_match_loop) would give, because a pattern whose literal prefix
- * does not start the subject cannot match it.
+ * does not start the subject cannot match it. Verification, cheapest first:
+ *  - remainder empty: the prefix hit is the match;
+ *  - remainder "L0 (.* Li)* [$]" (a glob): matched natively (for subjects
+ *    with a newline, which '.' and '$' treat specially, PCRE2 decides);
+ *  - otherwise quick rejects before one anchored PCRE2 match of the
+ *    remainder at offset = prefix length: literal runs the remainder needs
+ *    (found for all entries at once by one pass over the subject's '/'
+ *    bytes, the "dictionary"), a required ending, a superset glob;
+ *  - remainders that are not self-contained (backreferences, lookaround,
+ *    options, alnum escapes) are verified with the whole pattern.
+ * Complete paths spelled out by patterns like '^/_matrix/client/v3/sync$'
+ * are also memoized at build time with their answer per method (the answer
+ * depends only on subject and method), so the commonest request is one
+ * hash probe.
  *
  * Concurrency: a set owns one pcre2_match_data, one match context and one
  * candidate scratch area; sr_rset_match / sr_rset_match_loop write to them.
