@@ -87,7 +87,7 @@ typedef enum {
 /* Take the token from an Authorization value (exactly "Bearer " + token,
  * case-sensitive scheme, single space) or, if auth is NULL/empty/not Bearer,
  * from the query's access_token (form-decoded into tokbuf).
- * Sets *tok/*toklen to the raw token (pointing into auth or tokbuf).
+ * Sets *tok and *toklen to the raw token (pointing into auth or tokbuf).
  * Returns 1 if a token was found, 0 if not, -1 if present but undecodable. */
 int sr_token_find(const char *auth, size_t alen, const char *query, size_t qlen,
                   char *tokbuf, size_t tokcap, const char **tok, size_t *toklen);
