@@ -87,10 +87,11 @@ local GENERIC_APPS = {
 local TOP_KEYS = {
   synapse = true, synapse_version = true, listen = true, admin_networks = true,
   hash_secret = true, pools = true, stick = true, timeouts = true, log = true,
+  nbthread = true,
 }
 local TIMEOUT_KEYS = {
   connect = "5s", client = "180s", server = "180s", tunnel = "1h",
-  http_request = "10s", http_keep_alive = "60s", queue = "30s",
+  http_request = "10s", http_keep_alive = "60s", queue = "30s", check_interval = "2s",
   check = "5s",
 }
 M.TIMEOUT_DEFAULTS = TIMEOUT_KEYS
@@ -530,6 +531,11 @@ function M.load(path, opts)
   end
 
   -- log
+  if math.type(root.nbthread) == "integer" and root.nbthread >= 1 and root.nbthread <= 64 then
+    dep.nbthread = root.nbthread
+  elseif not is_null(root.nbthread, null) then
+    problem(ctx, at(file, rpos, root, "nbthread"), "nbthread: expected a whole number from 1 to 64")
+  end
   if type(root.log) == "string" then dep.log = root.log
   elseif not is_null(root.log, null) then problem(ctx, at(file, rpos, root, "log"), "log: expected an HAProxy log target string") end
 

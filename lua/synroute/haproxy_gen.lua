@@ -65,6 +65,7 @@ local function global_section(dep, opts, out)
   local root = opts.root
   out[#out + 1] = "global"
   out[#out + 1] = "    log " .. (dep.log or "stdout format raw local0 info")
+  if dep.nbthread then out[#out + 1] = "    nbthread " .. dep.nbthread end
   out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6"
   out[#out + 1] = "    expose-experimental-directives"
   out[#out + 1] = "    tune.lua.maxmem 64"
@@ -100,6 +101,9 @@ local function defaults_section(dep, opts, out)
   out[#out + 1] = "    timeout server " .. t.server
   out[#out + 1] = "    timeout tunnel " .. t.tunnel
   out[#out + 1] = "    timeout check " .. t.check
+  if t.check_interval ~= "2s" then
+    out[#out + 1] = "    default-server inter " .. t.check_interval
+  end
   out[#out + 1] = "    # Matrix JSON bodies for the errors HAProxy itself produces"
   for _, code in ipairs({ 400, 403, 404, 408, 429, 500, 502, 503, 504 }) do
     out[#out + 1] = "    errorfile " .. code .. " " .. q(root .. "/haproxy/errors/" .. code .. ".http")
