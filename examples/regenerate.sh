@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# examples/regenerate.sh - rewrite every generated file that is checked in:
+# examples/*/haproxy.cfg, examples/full/haproxy-snippet.cfg and the rules part
+# of haproxy/frontend-rules.cfg. tests/e2e/examples.sh fails when they drift.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for d in examples/*/; do
+    [ -f "$d/synroute.yaml" ] || continue
+    bin/synroute haproxy --portable "${d}synroute.yaml" -o "${d}haproxy.cfg"
+done
+bin/synroute haproxy --portable examples/full/synroute.yaml --snippet -o examples/full/haproxy-snippet.cfg
+tpl=haproxy/frontend-rules.cfg
+{ sed -n '/^    # 1\. Normalise/q;p' "$tpl"
+  bin/synroute haproxy --snippet examples/monolith/synroute.yaml | sed -n '/^    # 1\. Normalise/,/^    use_backend/p'
+} > "$tpl.new"
+mv "$tpl.new" "$tpl"
+git status --short examples haproxy
