@@ -259,6 +259,54 @@ function M.pathq(target)
     return target
 end
 
+-- The generated frontend's normalize-uri rules, in their order, so that
+-- explain sees the path HAProxy routes on (checked against HAProxy 2.6.12):
+--   path-merge-slashes        if the path has "//"
+--   path-strip-dot            if the path has "/."   ("/a/./b" -> "/a/b", "/a/." -> "/a/")
+--   path-strip-dotdot full    if the path has "/."   (leading ".." dropped too)
+--   percent-decode-unreserved  (whole target: path and query)
+--   percent-to-uppercase       (whole target)
+local function strip_dots(path)
+    local segs, out = {}, {}
+    for seg in (path:sub(2) .. "/"):gmatch("([^/]*)/") do segs[#segs + 1] = seg end
+    local n = #segs
+    -- path-strip-dot
+    local nodot = {}
+    for i, seg in ipairs(segs) do
+        if seg == "." then
+            if i == n then nodot[#nodot + 1] = "" end
+        else
+            nodot[#nodot + 1] = seg
+        end
+    end
+    -- path-strip-dotdot full
+    n = #nodot
+    for i, seg in ipairs(nodot) do
+        if seg == ".." then
+            if #out > 0 then out[#out] = nil end
+            if i == n then out[#out + 1] = "" end
+        else
+            out[#out + 1] = seg
+        end
+    end
+    return "/" .. table.concat(out, "/")
+end
+
+local function pct_unreserved(hex)
+    local c = string.char(tonumber(hex, 16))
+    if c:match("^[%w%-%._~]$") then return c end
+    return "%" .. hex:upper()
+end
+
+function M.normalize(pathq)
+    local path, query = pathq:match("^([^?]*)(.*)$")
+    if path:sub(1, 1) == "/" then
+        if path:find("//", 1, true) then path = path:gsub("/+", "/") end
+        if path:find("/.", 1, true) then path = strip_dots(path) end
+    end
+    return ((path .. query):gsub("%%(%x%x)", pct_unreserved))
+end
+
 function M.input(req)
     if type(req) ~= "table" then
         error("input: expected a table { method=, target=, headers=, src= }", 2)
@@ -272,7 +320,7 @@ function M.input(req)
             auth = h[2]
         end
     end
-    return method .. " " .. src .. " " .. M.pathq(target) .. " " .. auth
+    return method .. " " .. src .. " " .. M.normalize(M.pathq(target)) .. " " .. auth
 end
 
 function Eng:input(req)

@@ -72,6 +72,9 @@ device_lists|POST|/_matrix/client/v3/keys/upload|Bearer $alice|device_lists|gene
 thread_subscriptions|PUT|/_matrix/client/unstable/io.element.msc4306/rooms/!r1:example.org/thread/\$ev1/subscription|Bearer $alice|thread_subscriptions|-|main
 appservice|PUT|/_matrix/client/v3/rooms/!r1:example.org/send/m.room.message/t3|$AS|appservice|generic|main
 admin|GET|/_synapse/admin/v1/server_version||main|main|main
+sync_merged_slashes|GET|//_matrix//client/v3/sync?since=s1|Bearer $alice|sync|generic|main
+sync_dot_segments|GET|/_matrix/client/./v3/../v3/sync?since=s1|Bearer $alice|sync|generic|main
+sync_encoded_unreserved|GET|/_matrix/client/v3/%73ync?since=s1|Bearer $alice|sync|generic|main
 replication|POST|/_synapse/replication/send_event/x||404|404|404
 replication_dotted|POST|//_synapse/./replication/send_event/x||404|404|404
 mas|POST|/_synapse/mas/sync_devices||404|404|404

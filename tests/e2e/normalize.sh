@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tests/e2e/normalize.sh - `synroute explain` sees the path HAProxy routes on.
+# Takes the normalize-uri lines of the generated examples/full/haproxy.cfg,
+# runs them in a real HAProxy that answers with the normalised target, and
+# compares each answer with api.normalize (what explain and the CLI use).
+set -u
+cd "$(dirname "$0")/../.."
+port=22790
+tmp=$(mktemp -d); pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+if ss -ltn | grep -q "127.0.0.1:$port "; then echo "FAIL normalize/port: 127.0.0.1:$port is busy"; exit 1; fi
+{
+    printf 'global\n    expose-experimental-directives\ndefaults\n    mode http\n'
+    printf '    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n'
+    printf 'frontend f\n    bind 127.0.0.1:%s\n' "$port"
+    grep 'http-request normalize-uri' examples/full/haproxy.cfg
+    printf '    http-request return status 200 content-type text/plain lf-string "%%[pathq]"\n'
+} > "$tmp/n.cfg"
+[ "$(grep -c normalize-uri "$tmp/n.cfg")" -ge 3 ] || { echo "FAIL normalize/rules: no normalize-uri lines in examples/full/haproxy.cfg"; exit 1; }
+haproxy -db -f "$tmp/n.cfg" >"$tmp/h.log" 2>&1 & pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+cat > "$tmp/paths" <<'P'
+/_matrix/client/v3/sync?since=s1
+//_matrix//client///v3/sync?since=a//b
+/_matrix/client/./v3/sync
+/_matrix/client/v3/.
+/_matrix/client/v3/..
+/_matrix/client/v3/../v3/sync
+/../_matrix/client/v3/sync
+/a/b/../../../c
+/a/./../b
+/.
+/..
+/a/.b/..c/...
+/_matrix/client/v3/%73ync
+/_matrix/client/v3/rooms/%21abc%3aexample.org/send/m.room.message/1
+/_matrix/%2e%2e/x
+/_matrix/%2E/x
+/x/%7e%2d%5F%41%7a%30
+/x/%zz%4
+/x/%2f%2F
+/a//./..//b
+/a/b/./
+/a/b/../
+/a/b?x=%7e%2f&y=%zz
+/_synapse/./replication/x
+//_synapse//mas/x
+/_matrix/client/v3/sync?access_token=syt_YWxpY2U_abc%2bdef_123456&since=%73
+P
+: > "$tmp/haproxy.out"
+while IFS= read -r p; do
+    printf '%s\t%s\n' "$p" "$(curl -s --max-time 5 --path-as-is "http://127.0.0.1:$port$p")" >> "$tmp/haproxy.out"
+done < "$tmp/paths"
+lua5.4 - "$tmp/haproxy.out" <<'LUA'
+package.path = "lua/?.lua;" .. package.path
+package.cpath = "build/5.4/?.so;" .. package.cpath
+local api = require("synroute.api")
+local n = 0
+for line in io.lines(arg[1]) do
+    n = n + 1
+    local raw, want = line:match("^([^\t]*)\t(.*)$")
+    local got = api.normalize(raw)
+    if got == want then print("ok normalize/" .. n .. " " .. raw)
+    else print(("FAIL normalize/%d %s: explain sees %s, HAProxy routes on %s"):format(n, raw, got, want)) end
+end
+LUA
