@@ -69,6 +69,13 @@ long sr_pct_decode(const char *src, size_t srclen, char *dst, int form);
 long sr_query_param(const char *query, size_t qlen, const char *name,
                     char *dst, size_t dstcap);
 
+/* Like sr_query_param, but without decoding the value: *val points at the
+ * raw value inside query and its length is returned; -1 if absent. A raw
+ * value is empty exactly when its decoded value is, which is all the
+ * since/pos checks need. */
+long sr_query_raw(const char *query, size_t qlen, const char *name,
+                  const char **val);
+
 /* Base64 decode, standard (+/) if url==0, url-safe (-_) if url==1; padding
  * optional. Returns decoded length or -1 on invalid input / dst too small. */
 long sr_b64_decode(const char *src, size_t srclen, char *dst, size_t dstcap,

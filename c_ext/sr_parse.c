@@ -115,6 +115,10 @@ long sr_pct_decode(const char *src, size_t srclen, char *dst, int form)
 static int form_equals(const char *s, size_t n, const char *want)
 {
     size_t i = 0, w = 0, wlen = strlen(want);
+    /* Fast path: without '%' or '+' the decoded name is the raw one. */
+    if (n == wlen && !memchr(s, '%', n) && !memchr(s, '+', n))
+        return memcmp(s, want, n) == 0;
+    if (n < wlen) return 0;               /* decoding never lengthens */
     while (i < n) {
         int b = pct_next(s, n, &i, 1);
         if (b <= 0 || w >= wlen || (unsigned char)want[w] != (unsigned)b)
@@ -144,6 +148,29 @@ long sr_query_param(const char *query, size_t qlen, const char *name,
                 dst[o++] = (char)b;
             }
             return (long)o;
+        }
+        p = end + 1;
+    }
+    return -1;
+}
+
+long sr_query_raw(const char *query, size_t qlen, const char *name,
+                  const char **val)
+{
+    size_t p = 0;
+    if (!query || !name) return -1;
+    while (p <= qlen) {
+        size_t end = p, eq;
+        while (end < qlen && query[end] != '&') end++;
+        eq = p;
+        while (eq < end && query[eq] != '=') eq++;
+        if (end > p && form_equals(query + p, eq - p, name)) {
+            if (eq < end) {
+                if (val) *val = query + eq + 1;
+                return (long)(end - eq - 1);
+            }
+            if (val) *val = query + end;
+            return 0;
         }
         p = end + 1;
     }

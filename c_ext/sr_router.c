@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  /* memmem */
 /*
  * sr_router.c - the per-request routing decision (docs/design.md "Router
  * data", steps 1-6), from data built once by the Lua policy.
@@ -325,13 +326,15 @@ static int mem_has(const char *h, size_t hn, const char *lit)
  * nearly every request skip the decoding below. */
 static int maybe_internal(const char *p, size_t n)
 {
-    for (size_t i = 0; i + 1 < n; i++) {
-        unsigned char c = (unsigned char)p[i], d = (unsigned char)p[i + 1];
-        if (c == '_' && ((d | 0x20) == 's' || d == '%')) return 1;
-        if (c == '%' && i + 2 < n &&
-            ((d == '5' && ((unsigned char)p[i + 2] | 0x20) == 'f') ||
-             (d == '2' && p[i + 2] == '5')))
-            return 1;
+    const char *end = p + n, *c;
+    /* memchr jumps between the only two bytes that matter */
+    for (c = p; n > 1 && (c = memchr(c, '_', (size_t)(end - c))) != NULL && c + 1 < end; c++) {
+        unsigned char d = (unsigned char)c[1];
+        if ((d | 0x20) == 's' || d == '%') return 1;
+    }
+    for (c = p; n > 2 && (c = memchr(c, '%', (size_t)(end - c))) != NULL && c + 2 < end; c++) {
+        unsigned char d = (unsigned char)c[1], e = (unsigned char)c[2];
+        if ((d == '5' && (e | 0x20) == 'f') || (d == '2' && e == '5')) return 1;
     }
     return 0;
 }
@@ -417,12 +420,7 @@ static long qparam(const char *q, size_t qlen, const char *name, char *dst, size
 {
     size_t nl = strlen(name);
     if (qlen == 0) return -1;
-    if (!memchr(q, '%', qlen)) {
-        size_t i;
-        for (i = 0; i + nl <= qlen; i++)
-            if (q[i] == name[0] && memcmp(q + i, name, nl) == 0) break;
-        if (i + nl > qlen) return -1;
-    }
+    if (!memchr(q, '%', qlen) && !memmem(q, qlen, name, nl)) return -1;
     return sr_query_param(q, qlen, name, dst, cap);
 }
 
@@ -510,14 +508,13 @@ void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
             d->entry = e;
             d->route_id = en->id;
             if (en->refine == SR_REFINE_SINCE) {
-                long v = qparam(query, qlen, "since", tmp, sizeof tmp);
-                if (v == -1 || v == 0) ti = en->alt;
+                /* only emptiness matters: no need to decode the value */
+                if (sr_query_raw(query, qlen, "since", NULL) <= 0) ti = en->alt;
                 else if (qparam(query, qlen, "full_state", tmp, sizeof tmp) == 4 &&
                          memcmp(tmp, "true", 4) == 0)
                     ti = en->alt;
             } else if (en->refine == SR_REFINE_POS) {
-                long v = qparam(query, qlen, "pos", tmp, sizeof tmp);
-                if (v == -1 || v == 0) ti = en->alt;
+                if (sr_query_raw(query, qlen, "pos", NULL) <= 0) ti = en->alt;
             }
             t = &r->t[ti];
         } else {
