@@ -738,8 +738,25 @@ static void test_paths(void)
 #undef PROFR
 }
 
+/* sr_query_raw: found by form-decoded name, value returned raw. */
+static void test_query_raw(void)
+{
+    const char *v = NULL;
+    const char *q = "filter=1&since=s1%5F2&full_state=true&pos=&n%61me=x&a+b=y&flag";
+    CHECK_STR("parse/query_raw_value", v, (sr_query_raw(q, strlen(q), "since", &v)), "s1%5F2");
+    CHECK("parse/query_raw_empty", sr_query_raw(q, strlen(q), "pos", &v) == 0);
+    CHECK("parse/query_raw_absent", sr_query_raw(q, strlen(q), "missing", &v) == -1);
+    CHECK("parse/query_raw_encoded_name", sr_query_raw(q, strlen(q), "name", &v) == 1 && v[0] == 'x');
+    CHECK("parse/query_raw_plus_name", sr_query_raw(q, strlen(q), "a b", &v) == 1 && v[0] == 'y');
+    CHECK("parse/query_raw_bare_name", sr_query_raw(q, strlen(q), "flag", &v) == 0);
+    CHECK("parse/query_raw_prefix_not_name", sr_query_raw("sinc=1&sincex=2", 15, "since", &v) == -1);
+    CHECK("parse/query_raw_empty_query", sr_query_raw("", 0, "since", &v) == -1);
+    CHECK("parse/query_raw_first_wins", sr_query_raw("since=&since=s9", 15, "since", &v) == 0);
+}
+
 void test_parse(void)
 {
+    test_query_raw();
     test_methods();
     test_pct();
     test_query();
