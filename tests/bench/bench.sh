@@ -21,9 +21,28 @@ fi
 echo "== regex set micro-benchmark (tests/bench/rset_bench.c)"
 build/rset_bench routes/routes.yaml "$BENCH_DIR/mix.tsv"
 
-# ---------------------------------------------------------------------------
 # == instructions per request (instr.sh) ====================================
-# PLACEHOLDER for the integrator: run $BENCH_DIR/instr.sh with synroute's
-# HAProxy config as a --contestant here (and, if wanted, run.sh). Keep this
-# section last so the micro-benchmark above always runs first.
-# ---------------------------------------------------------------------------
+# synroute (examples/bench, the generated config) as a contestant of the
+# shared benchmark, next to plain / haproxy-acl / nginx, plus a variant of the
+# same config that enters Lua through an action instead of the converter.
+# BENCH_ROUNDS (default 3) rounds; figures are printed, never asserted.
+if ! command -v valgrind >/dev/null || ! command -v wrk >/dev/null; then
+    echo "bench: valgrind and wrk are needed for instr.sh (make deps installs them)" >&2
+    exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cfg=$ROOT/examples/bench/haproxy.cfg
+# action variant: the converter lines replaced by one Lua action
+awk -v glue="$ROOT/tests/bench/action_glue.lua" '
+    /lua-load .*haproxy.lua/ { print; print "    lua-load \"" glue "\""; next }
+    /set-var-fmt\(txn.synroute_in\)/ { print "    http-request lua.synroute_action"; next }
+    /var\(txn.synroute_in\)|unset-var\(txn.synroute_in\)|field\([123],\|\)/ { next }
+    { print }' "$cfg" > "$tmp/action.cfg"
+echo
+echo "== instructions per request (../shared/bench/instr.sh, ${BENCH_ROUNDS:-3} rounds)"
+SYNROUTE_ROOT=$ROOT "$BENCH_DIR/instr.sh" --rounds "${BENCH_ROUNDS:-3}" --top 0 \
+    --contestant "synroute=env SYNROUTE_ROOT=$ROOT haproxy -db -f $cfg:28090" \
+    --contestant "synroute-action=env SYNROUTE_ROOT=$ROOT haproxy -db -f $tmp/action.cfg:28090" \
+    | sed -n '/^contestant/,/^medians/p'
+echo "targets (issue 2): beat haproxy-acl; moonshot <= 1.20x plain"
