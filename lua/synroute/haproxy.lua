@@ -50,12 +50,19 @@ package.loaded["synroute.haproxy.engine"] = eng
 
 core.register_converters("synroute", eng.router:converter())
 
--- Issue 4 (MAS tokens): an optional action that resolves `mat_` tokens to a
--- user via core.httpclient (GET /_matrix/client/v3/account/whoami, cached
--- until the token expires) and sets txn.synroute_key from
--- eng.router:hkey("user", localpart) goes here. It must stay opt-in (only
--- registered when the deployment enables it) so that the default path keeps
--- running no Lua per request.
+-- Issue 4 (MAS tokens): optional action `lua.synroute_mas` that resolves
+-- `mat_` tokens to a user via core.httpclient (GET
+-- /_matrix/client/v3/account/whoami on main, cached per token hash until the
+-- token expires) and sets txn.synroute_key = eng.router:hkey("user", localpart);
+-- see lua/synroute/mas.lua. Opt-in: registered only when the deployment says
+-- `mas: { resolve: true }`, and the generated frontend calls it only for sync
+-- requests carrying a mat_ token; without it no Lua of ours runs per request.
+local mas_conf = eng.dep and eng.dep.mas
+if type(mas_conf) == "table" and mas_conf.resolve == true then
+    local action, what = require("synroute.mas").setup(core, eng)
+    core.register_action("synroute_mas", { "http-req" }, action, 0)
+    core.Info("synroute: " .. what)
+end
 
 core.Info(string.format("synroute %s: %s, Synapse %s, %d routes, backends: %s",
     require("synroute").version, path or "no config (everything to main)",

@@ -1,0 +1,475 @@
+-- synroute.mas - optional resolution of MAS (Matrix Authentication Service)
+-- access tokens to a user, so that a user whose `mat_` token rotates (every
+-- 5 minutes by default) keeps one sync worker (issue 4).
+--
+-- A `mat_` token carries no user; without resolution the router keys such a
+-- request by a hash of the token (key kind token-hash), which changes on every
+-- refresh. With resolution on, an HTTP action asks main who the token belongs
+-- to (GET /_matrix/client/v3/account/whoami), caches the answer per token hash
+-- and sets txn.synroute_key = router:hkey("user", localpart): the same key a
+-- `syt_` token of that user gets.
+--
+-- Everything here runs without HAProxy: the resolver takes a fetch function and
+-- a clock, the action takes a txn-like object (tests/lua/test_mas.lua).
+--
+--   local mas = require("synroute.mas")
+--   mas.duration_ms("2s")              -> 2000 | nil, err   (HAProxy time units; bare number = ms)
+--   mas.localpart("@alice:hs")         -> "alice" | nil
+--   mas.token_from(auth, query)        -> the token the router keys on | nil
+--                                         (same precedence as sr_token_find)
+--   mas.is_access_token(tok)           -> bool (a plausible `mat_` token)
+--   mas.cache(size)                    -> LRU cache with per-entry expiry
+--       c:get(key, now) -> value | nil ; c:set(key, value, expires) ; c:count()
+--   mas.resolver{ fetch=, now=, cache_key=, cache_size=, ttl=, negative_ttl=, max_inflight= }
+--       fetch(token)  -> status, body | nil, err   (may raise; may yield)
+--       now()         -> seconds (any monotonic-enough number)
+--       cache_key(tk) -> keyed hash of the token (never the token)
+--       r:resolve(token) -> localpart, "hit"|"fetched"
+--                         | nil, reason, fetched (fetched: a request to main failed now)
+--   mas.action(resolver, router, log) -> function(txn)  (the HAProxy action body)
+--   mas.whoami_target(dep.main)        -> { url=, dst=nil|"unix@path" } | nil, err
+--   mas.httpclient_fetch(core, target, timeout_ms) -> fetch function using core.httpclient
+--   mas.setup(core, eng) -> action function, description   (used by haproxy.lua)
+--
+-- Failure of any kind (main down, 401, bad JSON, timeout, a bug) leaves
+-- txn.synroute_key as the converter set it (the token hash): the request is
+-- still routed, only not by user. Failures are cached for negative_ttl
+-- (10 s) so a bad token does not hit main on every request, and a transport
+-- failure or 5xx from main pauses all lookups for negative_ttl (so a main
+-- that is down costs at most one timeout per negative_ttl, not one per
+-- request). The raw token is never stored, logged or put in a variable: the
+-- cache is keyed by a keyed hash, log lines never contain it.
+
+local M = {}
+
+M.DEFAULT_CACHE_SIZE = 10000
+M.DEFAULT_TTL = 300            -- seconds: MAS access tokens live 5 minutes by default
+M.DEFAULT_NEGATIVE_TTL = 10    -- seconds: failures are retried soon
+M.DEFAULT_TIMEOUT_MS = 2000
+M.DEFAULT_MAX_INFLIGHT = 64    -- concurrent whoami requests; more fall back to the token hash
+M.WHOAMI_PATH = "/_matrix/client/v3/account/whoami"
+local MAX_TOKEN = 255
+local MAX_BODY = 65536
+local MAX_LOCALPART = 255
+
+--------------------------------------------------------------------------
+-- small pure helpers
+
+local UNITS = { us = 0.001, ms = 1, s = 1000, m = 60000, h = 3600000, d = 86400000 }
+
+-- "2s" / "500ms" / "1m" / 2000 (ms) -> integer milliseconds > 0
+function M.duration_ms(v)
+    if math.type(v) == "integer" then
+        if v > 0 then return v end
+        return nil, "duration must be positive"
+    end
+    if type(v) ~= "string" then
+        return nil, "duration must be a string like 2s or 500ms"
+    end
+    local num, unit = v:match("^(%d+)(%a*)$")
+    if not num or #num > 12 then
+        return nil, "bad duration '" .. v .. "'"
+    end
+    local f = UNITS[unit == "" and "ms" or unit]
+    if not f then
+        return nil, "bad duration unit in '" .. v .. "' (us, ms, s, m, h, d)"
+    end
+    local ms = math.floor(tonumber(num) * f)
+    if ms <= 0 then
+        return nil, "duration must be at least 1ms"
+    end
+    return ms
+end
+
+-- "@alice:example.org" -> "alice". A localpart cannot contain ':'; we also
+-- refuse what could never be a usable key (empty, too long, spaces,
+-- control bytes, '@').
+function M.localpart(user_id)
+    if type(user_id) ~= "string" then return nil end
+    local lp = user_id:match("^@([^:]+):[^:]")
+    if not lp or #lp > MAX_LOCALPART or lp:find("[%c @]") then
+        return nil
+    end
+    return lp
+end
+
+-- A `mat_` access token we are willing to send in a header: bounded length,
+-- token68 characters only (MAS uses letters, digits and '_').
+function M.is_access_token(tok)
+    return type(tok) == "string" and #tok > 4 and #tok <= MAX_TOKEN
+        and tok:sub(1, 4) == "mat_" and tok:find("^mat_[%w%-%._~%+/]+=*$") ~= nil
+end
+
+-- The token the router keys on (c_ext/sr_parse.c sr_token_find): the
+-- Authorization value when it is exactly "Bearer " + one word, else the
+-- form-decoded access_token query parameter. auth is the value HAProxy's
+-- req.fhdr(authorization) gives (the last header, trimmed); query is the part
+-- after the first '?'.
+local query_param
+function M.token_from(auth, query)
+    if type(auth) == "string" and #auth > 7 and auth:sub(1, 7) == "Bearer "
+            and not auth:find("[%c ]", 8) then
+        return auth:sub(8)
+    end
+    if type(query) == "string" and query ~= "" then
+        if not query_param then
+            query_param = require("synroute").query_param
+        end
+        local v = query_param(query, "access_token")
+        if v and v ~= "" then return v end
+    end
+    return nil
+end
+
+-- Remove every occurrence of secret from msg (for log lines built from
+-- error messages we do not control).
+local function scrub(msg, secret)
+    msg = tostring(msg)
+    if type(secret) == "string" and #secret > 0 then
+        local i = msg:find(secret, 1, true)
+        while i do
+            msg = msg:sub(1, i - 1) .. "<token>" .. msg:sub(i + #secret)
+            i = msg:find(secret, i + 7, true)
+        end
+    end
+    -- anything that looks like a Synapse or MAS token, known or not
+    msg = msg:gsub("%f[%w](m[aecp][trt])_[%w%-%._~%+/]+", "%1_<token>")
+    msg = msg:gsub("%f[%w](sy[tr])_[%w%-%._~%+/]+", "%1_<token>")
+    msg = msg:gsub("(Bearer )[^%s]+", "%1<token>")
+    -- one line, bounded
+    msg = msg:gsub("[%c]", " ")
+    if #msg > 200 then msg = msg:sub(1, 200) .. "..." end
+    return msg
+end
+M.scrub = scrub
+
+--------------------------------------------------------------------------
+-- LRU cache with expiry: a hash map to nodes of a doubly linked list (most
+-- recently used first). get, set and eviction are O(1).
+
+local Cache = {}
+Cache.__index = Cache
+
+function M.cache(size)
+    if math.type(size) ~= "integer" or size < 1 then
+        error("mas.cache: size must be a positive integer", 2)
+    end
+    local head = {}          -- sentinel: head.nxt = most recent, head.prv = least recent
+    head.nxt, head.prv = head, head
+    return setmetatable({ size = size, n = 0, map = {}, head = head, evictions = 0 }, Cache)
+end
+
+local function unlink(node)
+    node.prv.nxt = node.nxt
+    node.nxt.prv = node.prv
+end
+
+local function push_front(head, node)
+    node.nxt = head.nxt
+    node.prv = head
+    head.nxt.prv = node
+    head.nxt = node
+end
+
+function Cache:remove(key)
+    local node = self.map[key]
+    if node then
+        unlink(node)
+        self.map[key] = nil
+        self.n = self.n - 1
+    end
+end
+
+-- value (may be false) if present and not expired, else nil
+function Cache:get(key, now)
+    local node = self.map[key]
+    if not node then return nil end
+    if now >= node.exp then
+        self:remove(key)
+        return nil
+    end
+    if self.head.nxt ~= node then
+        unlink(node)
+        push_front(self.head, node)
+    end
+    return node.val
+end
+
+function Cache:set(key, val, expires)
+    local node = self.map[key]
+    if node then
+        node.val, node.exp = val, expires
+        unlink(node)
+        push_front(self.head, node)
+        return
+    end
+    if self.n >= self.size then
+        local old = self.head.prv
+        unlink(old)
+        self.map[old.key] = nil
+        self.n = self.n - 1
+        self.evictions = self.evictions + 1
+    end
+    node = { key = key, val = val, exp = expires }
+    push_front(self.head, node)
+    self.map[key] = node
+    self.n = self.n + 1
+end
+
+function Cache:count()
+    return self.n
+end
+
+-- keys from most to least recently used (tests)
+function Cache:keys()
+    local out, node = {}, self.head.nxt
+    while node ~= self.head do
+        out[#out + 1] = node.key
+        node = node.nxt
+    end
+    return out
+end
+
+--------------------------------------------------------------------------
+-- resolver
+
+local Resolver = {}
+Resolver.__index = Resolver
+
+local function positive_number(v, name, default)
+    if v == nil then return default end
+    if type(v) ~= "number" or v <= 0 then
+        error("mas.resolver: " .. name .. " must be a positive number", 3)
+    end
+    return v
+end
+
+function M.resolver(opts)
+    if type(opts) ~= "table" or type(opts.fetch) ~= "function"
+            or type(opts.now) ~= "function" or type(opts.cache_key) ~= "function" then
+        error("mas.resolver: needs fetch, now and cache_key functions", 2)
+    end
+    local size = opts.cache_size or M.DEFAULT_CACHE_SIZE
+    if math.type(size) ~= "integer" or size < 1 then
+        error("mas.resolver: cache_size must be a positive integer", 2)
+    end
+    return setmetatable({
+        fetch = opts.fetch,
+        now = opts.now,
+        cache_key = opts.cache_key,
+        ttl = positive_number(opts.ttl, "ttl", M.DEFAULT_TTL),
+        negative_ttl = positive_number(opts.negative_ttl, "negative_ttl", M.DEFAULT_NEGATIVE_TTL),
+        max_inflight = positive_number(opts.max_inflight, "max_inflight", M.DEFAULT_MAX_INFLIGHT),
+        cache = M.cache(size),
+        inflight = 0,
+        down_until = nil,
+        stats = { hits = 0, negative_hits = 0, fetches = 0, resolved = 0, failures = 0,
+                  backoff = 0, busy = 0 },
+    }, Resolver)
+end
+
+-- status, body -> localpart | nil, reason, main_unavailable
+local function interpret(status, body)
+    if math.type(status) ~= "integer" and type(status) == "number" then
+        status = math.tointeger(status)
+    end
+    if type(status) ~= "number" or status <= 0 then
+        return nil, "no answer from main", true
+    end
+    if status >= 500 then
+        return nil, "whoami: HTTP " .. status, true
+    end
+    if status ~= 200 then
+        return nil, "whoami: HTTP " .. status
+    end
+    if type(body) ~= "string" or #body > MAX_BODY then
+        return nil, "whoami: no usable body"
+    end
+    local doc = require("synroute.json").decode(body)
+    if type(doc) ~= "table" then
+        return nil, "whoami: body is not a JSON object"
+    end
+    local lp = M.localpart(doc.user_id)
+    if not lp then
+        return nil, "whoami: no usable user_id"
+    end
+    return lp
+end
+
+function Resolver:resolve(token)
+    if not M.is_access_token(token) then
+        return nil, "not a MAS access token"
+    end
+    local st = self.stats
+    local key = self.cache_key(token)
+    local now = self.now()
+    local v = self.cache:get(key, now)
+    if v then
+        st.hits = st.hits + 1
+        return v, "hit"
+    elseif v == false then
+        st.negative_hits = st.negative_hits + 1
+        return nil, "failed recently (cached)"
+    end
+    if self.down_until and now < self.down_until then
+        st.backoff = st.backoff + 1
+        return nil, "main unavailable recently, not asking"
+    end
+    if self.inflight >= self.max_inflight then
+        st.busy = st.busy + 1
+        return nil, "too many whoami requests in flight"
+    end
+    st.fetches = st.fetches + 1
+    self.inflight = self.inflight + 1
+    local ok, status, body = pcall(self.fetch, token)
+    self.inflight = self.inflight - 1
+    now = self.now()
+    local lp, why, down
+    if ok then
+        if status == nil then
+            why, down = "no answer from main: " .. scrub(body, token), true
+        else
+            lp, why, down = interpret(status, body)
+        end
+    else
+        why, down = "whoami request failed: " .. scrub(status, token), true
+    end
+    if lp then
+        st.resolved = st.resolved + 1
+        self.cache:set(key, lp, now + self.ttl)
+        return lp, "fetched"
+    end
+    st.failures = st.failures + 1
+    self.cache:set(key, false, now + self.negative_ttl)
+    if down then
+        self.down_until = now + self.negative_ttl
+    end
+    return nil, why, true
+end
+
+--------------------------------------------------------------------------
+-- the HAProxy action body. txn needs: txn.f:req_fhdr(name), txn.f:query(),
+-- txn:set_var(name, value). Never raises; leaves txn.synroute_key alone
+-- unless the user is known. Sets txn.synroute_mas to what happened:
+-- user (resolved now) | cached (from the cache) | token-hash (not resolved) |
+-- skipped (the router's token is not a mat_ token).
+
+function M.action(resolver, router, log)
+    log = log or function() end
+    return function(txn)
+        local token
+        local ok, err = pcall(function()
+            local auth = txn.f:req_fhdr("authorization")
+            local query = txn.f:query()
+            token = M.token_from(auth, query)
+            if not M.is_access_token(token) then
+                txn:set_var("txn.synroute_mas", "skipped")
+                return
+            end
+            local lp, how, fetched = resolver:resolve(token)
+            if lp then
+                txn:set_var("txn.synroute_key", router:hkey("user", lp))
+                txn:set_var("txn.synroute_mas", how == "hit" and "cached" or "user")
+            else
+                txn:set_var("txn.synroute_mas", "token-hash")
+                if fetched then
+                    pcall(log, txn, "synroute: MAS token not resolved (key stays the token hash): " .. scrub(how, token))
+                end
+            end
+        end)
+        if not ok then
+            pcall(log, txn, "synroute: MAS resolution error (key unchanged): " .. scrub(err, token))
+        end
+    end
+end
+
+--------------------------------------------------------------------------
+-- HAProxy wiring
+
+-- HAProxy 2.6's httpclient retries a request 3 times (4 attempts), each
+-- with `timeout` as its server timeout, and 2.6 has no setting to change
+-- that. So each attempt gets a quarter of the configured budget: `timeout`
+-- bounds the whole lookup, as the setting promises.
+M.HTTPCLIENT_ATTEMPTS = 4
+
+-- fetch(token) over core.httpclient (HAProxy >= 2.5; yields while waiting).
+-- target = { url =, dst = nil | "unix@/path" }
+function M.httpclient_fetch(core, target, timeout_ms)
+    local per_attempt = math.max(1, timeout_ms // M.HTTPCLIENT_ATTEMPTS)
+    local url, dst = target.url, target.dst
+    return function(token)
+        local hc = core.httpclient()
+        local res = hc:get{
+            url = url,
+            dst = dst,
+            headers = { ["authorization"] = { "Bearer " .. token } },
+            timeout = per_attempt,
+        }
+        if type(res) ~= "table" then
+            return nil, "no response"
+        end
+        return res.status, res.body
+    end
+end
+
+-- Where to ask whoami, from dep.main: { url =, dst = } (dst for a unix socket).
+function M.whoami_target(main)
+    if type(main) ~= "table" then return nil, "no main in the deployment" end
+    if type(main.path) == "string" and main.path ~= "" then
+        return { url = "http://localhost" .. M.WHOAMI_PATH, dst = "unix@" .. main.path }
+    end
+    local h, port = main.host, math.tointeger(tonumber(main.port))
+    if type(h) ~= "string" or h == "" or not port then
+        return nil, "main has no address (host and port, or path) to ask whoami"
+    end
+    if h:find(":", 1, true) and h:sub(1, 1) ~= "[" then
+        h = "[" .. h .. "]"   -- IPv6 literal
+    end
+    return { url = string.format("http://%s:%d%s", h, port, M.WHOAMI_PATH) }
+end
+
+-- eng = synroute.api engine with eng.dep.mas.resolve true. Returns the action
+-- function and a one-line description, or raises (load time) on a bad setting.
+function M.setup(core, eng)
+    local dep = eng.dep
+    local conf = dep.mas
+    local target, terr0 = M.whoami_target(dep.main)
+    if not target then
+        error("synroute: mas.resolve: " .. terr0, 0)
+    end
+    local timeout_ms = M.DEFAULT_TIMEOUT_MS
+    if conf.timeout ~= nil then
+        local t, terr = M.duration_ms(conf.timeout)
+        if not t then error("synroute: mas.timeout: " .. terr, 0) end
+        timeout_ms = t
+    end
+    local ttl = M.DEFAULT_TTL
+    if conf.ttl ~= nil then
+        local t, terr = M.duration_ms(conf.ttl)
+        if not t then error("synroute: mas.ttl: " .. terr, 0) end
+        ttl = t / 1000
+    end
+    local router = eng.router
+    local resolver = M.resolver{
+        fetch = M.httpclient_fetch(core, target, timeout_ms),
+        now = function()
+            local t = core.now()
+            return t.sec + t.usec / 1e6
+        end,
+        cache_key = function(token) return router:hkey("token-hash", token) end,
+        cache_size = conf.cache_size,
+        ttl = ttl,
+    }
+    local function log(txn, msg)
+        if not pcall(txn.Warning, txn, msg) then
+            core.Warning(msg)
+        end
+    end
+    package.loaded["synroute.haproxy.mas_resolver"] = resolver
+    return M.action(resolver, router, log),
+        string.format("MAS token resolution via %s%s (timeout %d ms, cache %d entries, ttl %g s)",
+            target.url, target.dst and (" at " .. target.dst) or "", timeout_ms,
+            resolver.cache.size, resolver.ttl)
+end
+
+return M
