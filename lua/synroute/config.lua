@@ -87,7 +87,7 @@ local GENERIC_APPS = {
 local TOP_KEYS = {
   synapse = true, synapse_version = true, listen = true, admin_networks = true,
   hash_secret = true, pools = true, stick = true, timeouts = true, log = true,
-  nbthread = true,
+  nbthread = true, limits = true, peers = true, mas = true,
 }
 local TIMEOUT_KEYS = {
   connect = "5s", client = "180s", server = "180s", tunnel = "1h",
@@ -95,6 +95,21 @@ local TIMEOUT_KEYS = {
   check = "5s",
 }
 M.TIMEOUT_DEFAULTS = TIMEOUT_KEYS
+
+-- Classes whose requests carry a stickiness key: the only ones limits.per_user
+-- can count (the counter is keyed by that hashed key).
+local KEYED_CLASSES = { sync = true, initial_sync = true, federation_send = true, event_send = true, messages = true }
+M.KEYED_CLASSES = KEYED_CLASSES
+
+-- HAProxy duration -> seconds (nil if malformed)
+local function duration_secs(v)
+  local n, u = tostring(v):match("^(%d+)(%a*)$")
+  if not n then return nil end
+  local mul = ({ [""] = 0.001, us = 0.000001, ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 })[u]
+  if not mul then return nil end
+  return tonumber(n) * mul
+end
+M.duration_secs = duration_secs
 
 ---------------------------------------------------------------------------
 -- small helpers
@@ -538,6 +553,129 @@ function M.load(path, opts)
   end
   if type(root.log) == "string" then dep.log = root.log
   elseif not is_null(root.log, null) then problem(ctx, at(file, rpos, root, "log"), "log: expected an HAProxy log target string") end
+
+  -- limits: per pool (server maxconn + bounded queue) and per key (request rate)
+  dep.limits = { pools = {}, per_user = {} }
+  local limits_where = {}
+  if not is_null(root.limits, null) then
+    local lim = root.limits
+    if type(lim) ~= "table" or lim[1] ~= nil then
+      problem(ctx, at(file, rpos, root, "limits"), "limits: expected a mapping of pool name to { maxconn, queue } (and per_user)")
+    else
+      for _, k in ipairs(sorted_keys(lim)) do
+        local v, where = lim[k], at(file, rpos, lim, k)
+        if k == "per_user" then
+          if type(v) ~= "table" or v[1] ~= nil then
+            problem(ctx, where, "limits.per_user: expected a mapping of class to a rate like 3/10s")
+          else
+            for _, c in ipairs(sorted_keys(v)) do
+              local r, cw = v[c], at(file, rpos, v, c)
+              local n, per = type(r) == "string" and r:match("^%s*(%d+)%s*/%s*(%d+[smhd]?)%s*$")
+              if not KEYED_CLASSES[c] then
+                local ks = sorted_keys(KEYED_CLASSES)
+                problem(ctx, cw, "limits.per_user: '" .. tostring(c) .. "' is not a class with a per-user key (" .. table.concat(ks, ", ") .. ")")
+              elseif not n or tonumber(n) < 1 or (duration_secs(per) or 0) < 1 then
+                problem(ctx, cw, "limits.per_user." .. c .. ": expected requests/period like 3/10s (at least 1 request, period at least 1s)")
+              else
+                if per:match("^%d+$") then per = per .. "s" end
+                dep.limits.per_user[c] = { count = tonumber(n), period = per, secs = math.floor(duration_secs(per)) }
+              end
+            end
+          end
+        elseif not (IS_POOL[k] or WRITER_CLASS[k] or k == "main") then
+          problem(ctx, where, "limits: unknown pool '" .. tostring(k) .. "' (a pool name, main or per_user)")
+        elseif type(v) ~= "table" or v[1] ~= nil then
+          problem(ctx, where, "limits." .. k .. ": expected a mapping with maxconn and queue")
+        else
+          local rec, bad = {}, false
+          for _, kk in ipairs(sorted_keys(v)) do
+            local x = v[kk]
+            if kk == "maxconn" or kk == "queue" then
+              if math.type(x) ~= "integer" or x < 1 or x > 100000 then
+                problem(ctx, at(file, rpos, v, kk), "limits." .. k .. "." .. kk .. ": expected a whole number from 1 to 100000")
+                bad = true
+              else rec[kk] = x end
+            else
+              problem(ctx, at(file, rpos, v, kk), "limits." .. k .. ": unknown setting '" .. tostring(kk) .. "' (maxconn, queue)")
+              bad = true
+            end
+          end
+          if not bad and not rec.maxconn then
+            problem(ctx, where, "limits." .. k .. ": maxconn is required (requests one server handles at once)")
+          elseif not bad then
+            rec.queue = rec.queue or 100
+            dep.limits.pools[k] = rec
+            limits_where[k] = where
+          end
+        end
+      end
+    end
+  end
+
+  -- peers: several HAProxy nodes share their stick tables
+  if not is_null(root.peers, null) then
+    local pr, pwhere = root.peers, at(file, rpos, root, "peers")
+    if type(pr) ~= "table" or pr[1] ~= nil then
+      problem(ctx, pwhere, "peers: expected a mapping with nodes (and optionally local)")
+    else
+      local rec = { name = "synroute", nodes = {} }
+      for _, k in ipairs(sorted_keys(pr)) do
+        if k ~= "local" and k ~= "nodes" then
+          problem(ctx, at(file, rpos, pr, k), "peers: unknown setting '" .. tostring(k) .. "' (local, nodes)")
+        end
+      end
+      local nodes = pr.nodes
+      if type(nodes) ~= "table" or nodes[1] ~= nil or next(nodes) == nil then
+        problem(ctx, at(file, rpos, pr, "nodes"), "peers.nodes: expected a mapping of node name to host:port (its peer address)")
+      else
+        for _, n in ipairs(sorted_keys(nodes)) do
+          local a, nw = nodes[n], at(file, rpos, nodes, n)
+          if type(n) ~= "string" or not n:match("^[%w][%w%._%-]*$") then
+            problem(ctx, nw, "peers.nodes: '" .. tostring(n) .. "' is not a valid peer name (letters, digits, . _ -)")
+          elseif type(a) ~= "string" or not parse_addr(a) then
+            problem(ctx, nw, "peers.nodes." .. n .. ": expected host:port")
+          else
+            rec.nodes[#rec.nodes + 1] = { name = n, addr = a }
+          end
+        end
+      end
+      if not is_null(pr["local"], null) then
+        local l = pr["local"]
+        if type(l) ~= "string" or type(nodes) ~= "table" or nodes[l] == nil then
+          problem(ctx, at(file, rpos, pr, "local"), "peers.local: '" .. tostring(l) .. "' is not one of peers.nodes")
+        else
+          rec["local"] = l
+        end
+      end
+      dep.peers = rec
+    end
+  end
+
+  -- mas: resolve MAS (mat_) tokens to users for sync stickiness
+  dep.mas = { resolve = false, cache_size = 10000, timeout = "2s" }
+  if not is_null(root.mas, null) then
+    local m = root.mas
+    if type(m) ~= "table" or m[1] ~= nil then
+      problem(ctx, at(file, rpos, root, "mas"), "mas: expected a mapping with resolve, cache_size, timeout")
+    else
+      for _, k in ipairs(sorted_keys(m)) do
+        local v, w = m[k], at(file, rpos, m, k)
+        if k == "resolve" then
+          if type(v) ~= "boolean" then problem(ctx, w, "mas.resolve: expected true or false")
+          else dep.mas.resolve = v end
+        elseif k == "cache_size" then
+          if math.type(v) ~= "integer" or v < 1 then problem(ctx, w, "mas.cache_size: expected a whole number of entries (at least 1)")
+          else dep.mas.cache_size = v end
+        elseif k == "timeout" then
+          if math.type(v) == "integer" then v = tostring(v) end
+          if type(v) ~= "string" or not duration_secs(v) then problem(ctx, w, "mas.timeout: expected a duration like 2s")
+          else dep.mas.timeout = v end
+        else
+          problem(ctx, w, "mas: unknown setting '" .. tostring(k) .. "' (resolve, cache_size, timeout)")
+        end
+      end
+    end
+  end
 
   ---------------------------------------------------------------------
   -- Synapse files
@@ -1043,6 +1181,21 @@ function M.load(path, opts)
     end
   end
 
+  for _, k in ipairs(sorted_keys(dep.limits.pools)) do
+    if k ~= "main" and not dep.pools[k] then
+      warn(ctx, limits_where[k], "limits." .. k .. ": this deployment has no " .. k .. " pool (the limit applies to nothing)")
+      dep.limits.pools[k] = nil
+    end
+  end
+
+  if opts.synapse_version then
+    local v = tostring(opts.synapse_version):gsub("^v", ""):match("^(%d+%.%d+)")
+    if not v then
+      problem(ctx, file .. ":1", "--synapse-version: expected a release like 1.157")
+    else
+      dep.synapse_version = v
+    end
+  end
   if not dep.synapse_version then
     warn(ctx, file .. ":1", "synapse_version is not set: assuming the newest release synroute knows")
   end

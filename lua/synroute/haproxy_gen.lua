@@ -68,6 +68,10 @@ local function global_section(dep, opts, out)
     out[#out + 1] = "    log " .. (dep.log or "stdout format raw local0 info")
   end
   if dep.nbthread then out[#out + 1] = "    nbthread " .. dep.nbthread end
+  if dep.peers and dep.peers["local"] then
+    out[#out + 1] = "    # this node's name in the peers section (haproxy -L <name> overrides it)"
+    out[#out + 1] = "    localpeer " .. dep.peers["local"]
+  end
   out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6"
   out[#out + 1] = "    expose-experimental-directives"
   out[#out + 1] = "    tune.lua.maxmem 64"
@@ -187,6 +191,39 @@ local function main_server(dep, backup)
   return "    server main " .. addr(dep.main) .. " check"
 end
 
+-- Body of a Matrix 429.
+function M.limit_body(msg, secs)
+  return '{"errcode":"M_LIMIT_EXCEEDED","error":"' .. msg .. '","retry_after_ms":' .. math.floor(secs * 1000) .. '}'
+end
+function M.rate_table(class) return "synroute_rate_" .. class end
+-- Retry-After (seconds) of a full pool queue; also in haproxy/errors/429-queue.http
+M.QUEUE_RETRY_AFTER = 5
+
+-- A stable server id from the name: consistent hashing places a server on the
+-- ring by its id, so ids must not shift when a server is added in the middle of
+-- the sorted list (that would move most keys).
+local function name_id(name, used)
+  local h = 2166136261
+  for i = 1, #name do
+    h = ((h ~ name:byte(i)) * 16777619) & 0xffffffff
+  end
+  local id = h % 999983 + 1
+  while used[id] do id = id % 999983 + 1 end
+  used[id] = true
+  return id
+end
+M.name_id = name_id
+
+local function peers_section(dep, out)
+  if not dep.peers then return end
+  out[#out + 1] = "# HAProxy nodes that share their stick tables (peers in synroute.yaml)"
+  out[#out + 1] = "peers " .. dep.peers.name
+  for _, n in ipairs(dep.peers.nodes) do
+    out[#out + 1] = "    peer " .. n.name .. " " .. n.addr
+  end
+  out[#out + 1] = ""
+end
+
 local function backends(dep, out, used)
   -- a backend the router may name but no pool provides: empty, so it answers 503
   local extra = {}
@@ -194,16 +231,31 @@ local function backends(dep, out, used)
     if b ~= "main" and b ~= "blocked" and not dep.pools[b] and b:match("^[%w_]+$") then extra[#extra + 1] = b end
   end
   table.sort(extra)
+  local limits = dep.limits and dep.limits.pools or {}
+  local function limit_lines(pool)
+    local l = limits[pool]
+    if not l then return end
+    out[#out + 1] = "    # limits." .. pool .. ": " .. l.maxconn .. " request(s) per server at once, at most " .. l.queue ..
+      " waiting; past that a Matrix 429"
+    out[#out + 1] = "    http-request return status 503 content-type application/json string " ..
+      "'{\"errcode\":\"M_UNKNOWN\",\"error\":\"No homeserver process is available for this request, try again later\"}' if { nbsrv eq 0 }"
+    out[#out + 1] = "    http-request return status 429 content-type application/json hdr Retry-After " .. M.QUEUE_RETRY_AFTER ..
+      " string '" .. M.limit_body("Too many requests of this kind, try again later", M.QUEUE_RETRY_AFTER) .. "' if { queue ge " .. l.queue .. " }"
+    out[#out + 1] = "    # a request that waited the whole 'timeout queue' gets HAProxy's 503: answer it as a 429"
+    out[#out + 1] = "    errorfile 503 " .. q(M.errors_dir .. "/429-queue.http")
+  end
+  local function maxconn(pool) return limits[pool] and (" maxconn " .. limits[pool].maxconn) or "" end
   out[#out + 1] = "backend main"
   check_lines(out)
-  out[#out + 1] = main_server(dep, false)
+  limit_lines("main")
+  out[#out + 1] = main_server(dep, false) .. maxconn("main")
   out[#out + 1] = ""
   -- a worker in several pools is checked once (first backend in sorted order)
   -- and tracked in the others
   local checked = {}
-  local function server_line(pool, s, backup)
+  local function server_line(pool, s, backup, extra)
     local key = s.name .. " " .. addr(s)
-    local line = "    server " .. srvname(s.name) .. " " .. addr(s)
+    local line = "    server " .. srvname(s.name) .. " " .. addr(s) .. (extra or "")
     if checked[key] then
       line = line .. (backup and " backup" or "") .. " track " .. checked[key] .. "/" .. srvname(s.name)
     else
@@ -223,19 +275,35 @@ local function backends(dep, out, used)
       out[#out + 1] = "    # no usable server: requests get a Matrix JSON 503"
     end
     check_lines(out)
-    if #actives > 1 then
+    limit_lines(pool)
+    local hashed = #actives > 1
+    local ids = {}
+    local function extra(s, backup)
+      local e = ""
+      if hashed then
+        e = " id " .. name_id(s.name, ids)
+        if not backup then e = e .. " weight 100" end
+      end
+      return e .. maxconn(pool)
+    end
+    if hashed then
       out[#out + 1] = "    # sticky by the key the router derived (user, room or origin, hashed);"
-      out[#out + 1] = "    # requests without a key are balanced round robin"
+      out[#out + 1] = "    # requests without a key are balanced round robin. Ids come from the"
+      out[#out + 1] = "    # server names (a new server moves only its share of keys); weight 100"
+      out[#out + 1] = "    # gives each server enough points on the hash ring for an even spread."
       out[#out + 1] = "    balance hash var(txn.synroute_key)"
       out[#out + 1] = "    hash-type consistent"
-      out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. dep.stick.expire
+      out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. dep.stick.expire ..
+        (dep.peers and (" peers " .. dep.peers.name) or "")
       out[#out + 1] = "    stick match var(txn.synroute_key)"
       out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }"
     end
-    for _, s in ipairs(actives) do out[#out + 1] = server_line(pool, s, false) end
-    for _, s in ipairs(backups) do out[#out + 1] = server_line(pool, s, true) end
+    for _, s in ipairs(actives) do out[#out + 1] = server_line(pool, s, false, extra(s, false)) end
+    for _, s in ipairs(backups) do out[#out + 1] = server_line(pool, s, true, extra(s, true)) end
     if main_backup_ok(dep, pool) then
-      out[#out + 1] = main_server(dep, true)
+      local line = main_server(dep, true)
+      if hashed then line = line:gsub("^(    server main %S+)", "%1 id " .. name_id("main", ids)) end
+      out[#out + 1] = line
     end
     out[#out + 1] = ""
   end
@@ -244,12 +312,25 @@ local function backends(dep, out, used)
     out[#out + 1] = "    # named by the router but no worker serves it: Matrix JSON 503"
     out[#out + 1] = ""
   end
+  local per = dep.limits and dep.limits.per_user or {}
+  local classes = {}
+  for c in pairs(per) do classes[#classes + 1] = c end
+  table.sort(classes)
+  for _, c in ipairs(classes) do
+    out[#out + 1] = "# limits.per_user." .. c .. ": " .. per[c].count .. " request(s) per " .. per[c].period ..
+      " per key (this node's count)"
+    out[#out + 1] = "backend " .. M.rate_table(c)
+    out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. per[c].period ..
+      " store http_req_rate(" .. per[c].period .. ")"
+    out[#out + 1] = ""
+  end
 end
 
 function M.generate(dep, opts)
   opts = opts or {}
   opts.root = opts.root or script_root()
   opts.config = opts.config or dep.file
+  M.errors_dir = opts.root .. "/haproxy/errors"
   local out = {}
   out[#out + 1] = "# Generated by synroute - do not edit; regenerate instead:"
   out[#out + 1] = "#   " .. (opts.cmd or "synroute haproxy synroute.yaml")
@@ -273,11 +354,16 @@ function M.generate(dep, opts)
     out[#out + 1] = "#     'default_backend main' there:"
     frontend_rules(dep, opts, out)
     out[#out + 1] = ""
+    if dep.peers then
+      out[#out + 1] = "# (d0) the peers section:"
+      peers_section(dep, out)
+    end
     out[#out + 1] = "# (d) the backends:"
     out[#out + 1] = ""
     backends(dep, out, opts.backends)
   else
     global_section(dep, opts, out)
+    peers_section(dep, out)
     defaults_section(dep, opts, out)
     frontend_section(dep, opts, out)
     backends(dep, out, opts.backends)
@@ -286,7 +372,7 @@ function M.generate(dep, opts)
   return table.concat(out, "\n") .. "\n"
 end
 
-local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers]"
+local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers] [--synapse-version V]"
 
 -- Path of `p` relative to `root` if it is inside it.
 local function relative_to(root, p)
@@ -308,6 +394,8 @@ function M.main(args)
     elseif a == "--portable" then opts.portable = true
     elseif a == "--test-headers" then opts.test_headers = true
     elseif a == "--probe" then opts.probe = true
+    elseif a == "--synapse-version" then opts.synapse_version = args[i + 1]; i = i + 1
+      if not opts.synapse_version then io.stderr:write(USAGE, "\n"); return 2 end
     elseif a == "--root" then opts.root = args[i + 1]; i = i + 1
       if not opts.root then io.stderr:write(USAGE, "\n"); return 2 end
     elseif a == "-h" or a == "--help" then print(USAGE); return 0
@@ -317,7 +405,7 @@ function M.main(args)
   end
   if not cfg or #words > 1 then io.stderr:write(USAGE, "\n"); return 2 end
 
-  local dep, problems = config.load(cfg)
+  local dep, problems = config.load(cfg, { synapse_version = opts.synapse_version })
   if not dep then
     for _, p in ipairs(problems) do io.stderr:write(p, "\n") end
     io.stderr:write(#problems, " problem", #problems == 1 and "" or "s", " in ", cfg, "; no HAProxy config written\n")
