@@ -5,8 +5,13 @@
 --       main and every worker of the deployment, and answers every request
 --       (including GET /health) with 200, body {"worker":"<name>"} and the
 --       header X-Worker: <name>; X-Seen-XFF / X-Seen-Proto echo what the proxy sent. Replication listeners are never stood in.
---   lua5.4 tests/standin/standin.lua token LOCALPART
+--   lua5.4 tests/standin/standin.lua token LOCALPART...
 --       prints a well-formed Synapse access token syt_<b64 localpart>_<20 letters>_<crc>
+--       (one line per localpart)
+--   lua5.4 tests/standin/standin.lua slow NAME HOST:PORT DELAY_MS LUAFILE
+--       an HAProxy config (with a small Lua service written to LUAFILE) for
+--       one process that answers like `config` does, but only after
+--       DELAY_MS (GET /health answers at once): fills connection slots
 --   lua5.4 tests/standin/standin.lua servers CONFIG
 --       prints "pool<TAB>server" lines (which worker belongs to which pool)
 --
@@ -69,8 +74,32 @@ elseif cmd == "servers" then
       print(k .. "\t" .. s.name .. (s.backup and "\tbackup" or ""))
     end
   end
+elseif cmd == "slow" then
+  local name, a, delay, luafile = arg[2], arg[3], tonumber(arg[4] or ""), arg[5]
+  if not (name and a and delay and luafile) then die("slow NAME HOST:PORT DELAY_MS LUAFILE") end
+  local f = assert(io.open(luafile, "w"))
+  f:write(string.format([[
+core.register_service("slow", "http", function(applet)
+  if applet.path ~= "/health" then core.msleep(%d) end
+  local body = '{"worker":"%s"}'
+  applet:set_status(200)
+  applet:add_header("X-Worker", "%s")
+  applet:add_header("Content-Type", "application/json")
+  applet:add_header("Content-Length", tostring(#body))
+  applet:start_response()
+  applet:send(body)
+end)
+]], delay, name, name))
+  f:close()
+  io.write(table.concat({
+    "global", "    nbthread 1", "    lua-load " .. luafile, "",
+    "defaults", "    mode http", "    timeout connect 2s", "    timeout client 30s", "    timeout server 30s", "",
+    "frontend slow_" .. name:gsub("[^%w]", "_"), "    bind " .. a, "    http-request use-service lua.slow", "",
+  }, "\n"))
 elseif cmd == "token" then
-  local lp = arg[2] or die("token LOCALPART")
+  if not arg[2] then die("token LOCALPART...") end
+  for ai = 2, #arg do
+  local lp = arg[ai]
   local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
   local function b64(s)
     local out = {}
@@ -115,6 +144,7 @@ elseif cmd == "token" then
   end
   local base = "syt_" .. b64(lp) .. "_" .. table.concat(letters)
   print(base .. "_" .. b62(crc32(base), 6))
+  end
 else
-  die("usage: standin.lua config CONFIG [PIDFILE] | servers CONFIG | token LOCALPART")
+  die("usage: standin.lua config CONFIG [PIDFILE] | servers CONFIG | token LOCALPART... | slow NAME HOST:PORT DELAY_MS LUAFILE")
 end
