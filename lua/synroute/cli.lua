@@ -1,8 +1,8 @@
 -- synroute.cli - the `synroute` command (bin/synroute runs this file with lua5.4).
 --
 --   synroute explain [--config FILE] [--version V] METHOD TARGET [-H 'Name: value']... [--src ADDR]
---   synroute check CONFIG [--probe]                 (synroute.check)
---   synroute haproxy CONFIG [-o FILE] [--probe]      (synroute.haproxy_gen)
+--   synroute check CONFIG [--probe [--probe-url URL]]                (synroute.check)
+--   synroute haproxy CONFIG [-o FILE] [--probe [--probe-url URL]]    (synroute.haproxy_gen)
 --   synroute --help | help [COMMAND] | --version
 --
 -- Exit codes: 0 ok, 1 data error (bad config, bad routes.yaml, ...), 2 usage error.
@@ -28,10 +28,16 @@ commands:
         --routes FILE   routes.yaml to use (default: the installed one)
         -H 'Name: value'  a request header (repeatable; the last Authorization wins)
         --src ADDR      client address (default 127.0.0.1)
-  check CONFIG [--probe]
+  check CONFIG [--probe] [--synapse-version V]
         check a deployment; prints every problem with file:line
-  haproxy CONFIG [-o FILE] [--probe]
+  haproxy CONFIG [-o FILE] [--probe] [--synapse-version V]
         generate the HAProxy configuration for a deployment
+        --synapse-version V  route for Synapse V instead of synapse_version
+        --probe          ask the running main process which Synapse it is
+                         (GET /_matrix/federation/v1/version, no auth), warn
+                         if that differs from synapse_version, and use it;
+                         also sends GET /health to every server
+        --probe-url URL  probe this URL instead of main's listener (implies --probe)
   help [COMMAND]
         this text
 
@@ -196,10 +202,123 @@ local function delegate(modname, what, args)
     return math.tointeger(rc) or 1
 end
 
+-- Options of check / haproxy that take a value (so their value is not
+-- mistaken for the CONFIG argument).
+local VALUE_OPTS = {
+    check = { ["--synapse-version"] = true },
+    haproxy = { ["-o"] = true, ["--output"] = true, ["--root"] = true, ["--synapse-version"] = true },
+}
+
+-- Split off --probe / --probe-url. Returns { probe=, url=, cfg=, version=, rest= } | nil, err.
+-- `rest` keeps --probe (the module then also checks /health of every server)
+-- and drops --probe-url.
+function M.parse_probe_args(cmd, args)
+    local o = { rest = {} }
+    local values = VALUE_OPTS[cmd] or {}
+    local i = 1
+    while i <= #args do
+        local a = args[i]
+        local url = a:match("^%-%-probe%-url=(.*)$")
+        if url then
+            o.probe, o.url = true, url
+        elseif a == "--probe-url" then
+            o.url = args[i + 1]
+            if not o.url then return nil, cmd .. ": --probe-url needs a URL" end
+            o.probe = true
+            i = i + 1
+        elseif a == "--probe" then
+            o.probe = true
+            o.rest[#o.rest + 1] = a
+        elseif values[a] then
+            o.rest[#o.rest + 1] = a
+            if args[i + 1] ~= nil then
+                o.rest[#o.rest + 1] = args[i + 1]
+                if a == "--synapse-version" then o.version = args[i + 1] end
+                i = i + 1
+            end
+        else
+            if a:sub(1, 1) ~= "-" or a == "-" then o.cfg = o.cfg or a end
+            o.rest[#o.rest + 1] = a
+        end
+        i = i + 1
+    end
+    if o.url and (o.url == "" or not o.url:match("^https?://")) then
+        return nil, cmd .. ": --probe-url must be an http:// or https:// URL, not " .. string.format("%q", o.url)
+    end
+    if o.url then
+        -- --probe-url alone still means --probe
+        local has = false
+        for _, a in ipairs(o.rest) do if a == "--probe" then has = true end end
+        if not has then o.rest[#o.rest + 1] = "--probe" end
+    end
+    if o.probe and o.version then
+        return nil, cmd .. ": give either --probe or --synapse-version, not both"
+    end
+    return o
+end
+
+-- `check` / `haproxy` with --probe: read the version from the running main,
+-- report how it compares with synapse_version, then run the command with
+-- `--synapse-version <probed>`. Reports go to stdout for check (like its
+-- other warnings) and to stderr for haproxy (stdout may be the config).
+local function with_probe(cmd, modname, args)
+    local o, err = M.parse_probe_args(cmd, args)
+    if not o then
+        return usage_error(err)
+    end
+    if not o.probe or not o.cfg then
+        return delegate(modname, cmd, o.probe and o.rest or args)
+    end
+    local config = require("synroute.config")
+    local dep = config.load(o.cfg)
+    if not dep then
+        -- the command itself prints every problem of the config
+        return delegate(modname, cmd, o.rest)
+    end
+    local probe = require("synroute.probe")
+    local out = cmd == "check" and io.stdout or io.stderr
+    local got, perr = probe.version(dep, o.url)
+    if not got then
+        say(io.stderr, "synroute: " .. cmd .. " --probe: " .. perr)
+        return 1
+    end
+    local api = require("synroute.api")
+    local doc, rerr = require("synroute.routes").load(api.default_routes_path() or "routes/routes.yaml")
+    if not doc then
+        say(io.stderr, "synroute: " .. tostring(rerr))
+        return 1
+    end
+    local use, note = probe.choose(doc, got.release)
+    if not use then
+        say(io.stderr, "synroute: " .. cmd .. " --probe: " .. got.url .. " reports Synapse " .. got.raw .. ": " .. note)
+        return 1
+    end
+    say(out, "probe: " .. got.url .. " reports " .. (got.server or "Synapse") .. " " .. got.raw ..
+        " (routes of " .. use .. ")")
+    if note then
+        say(out, "warning: probe: " .. note)
+    end
+    local configured = dep.synapse_version
+    local where = probe.where(dep.file, "synapse_version")
+    if configured == nil then
+        say(out, "warning: " .. where .. ": synapse_version is not set; the running Synapse is " ..
+            got.raw .. ": using " .. use)
+    elseif configured ~= got.release then
+        say(out, "warning: " .. where .. ": synapse_version is " .. configured ..
+            " but the running Synapse (" .. got.url .. ") is " .. got.raw ..
+            ": using " .. use .. "; set synapse_version: \"" .. got.release .. "\" in " .. dep.file)
+    end
+    local rest = {}
+    for _, a in ipairs(o.rest) do rest[#rest + 1] = a end
+    rest[#rest + 1] = "--synapse-version"
+    rest[#rest + 1] = use
+    return delegate(modname, cmd, rest)
+end
+
 local COMMANDS = {
     explain = M.explain,
-    check = function(args) return delegate("synroute.check", "check", args) end,
-    haproxy = function(args) return delegate("synroute.haproxy_gen", "haproxy", args) end,
+    check = function(args) return with_probe("check", "synroute.check", args) end,
+    haproxy = function(args) return with_probe("haproxy", "synroute.haproxy_gen", args) end,
 }
 
 function M.main(args)

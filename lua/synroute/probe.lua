@@ -1,0 +1,200 @@
+-- synroute.probe - ask a running Synapse which release it is.
+--
+--   probe.release(s)            -> "1.121" | nil      ("1.121.1", "1.98.0rc1", "v1.157.0 (b=...)")
+--   probe.main_url(dep)         -> base URL of main ("http://127.0.0.1:8008"), unix socket path
+--   probe.get(url, opts)        -> body, status | nil, err    (one HTTP GET, via curl)
+--   probe.version(dep, url)     -> { release="1.121", raw="1.121.1", url=, server= } | nil, err
+--   probe.choose(doc, release)  -> version, warning | nil, err
+--                                  (which known routes.yaml release to use for it)
+--   probe.where(file, key)      -> "file:line" of a top-level key of a YAML file
+--                                  ("file:1" when it is absent or unreadable)
+--
+-- The version comes from `GET /_matrix/federation/v1/version` on main, which
+-- Synapse answers without authentication:
+--   {"server":{"name":"Synapse","version":"1.121.1"}}
+-- If main's listener does not serve federation (404), the unauthenticated
+-- `GET /_synapse/admin/v1/server_version` ({"server_version":"1.121.1"}) is
+-- tried next. An explicit URL (--probe-url) is used alone; it may answer
+-- either JSON shape.
+--
+-- HTTP is done by curl (a dependency of synroute: `make deps` installs it),
+-- with a 5 s limit; no Lua socket library is needed.
+
+local json = require("synroute.json")
+
+local M = {}
+
+M.FEDERATION_PATH = "/_matrix/federation/v1/version"
+M.ADMIN_PATH = "/_synapse/admin/v1/server_version"
+M.TIMEOUT = 5
+
+-- "1.121.1" -> "1.121"; also "v1.98.0rc1", "1.157.0 (b=matrix-org-hotfixes,...)".
+function M.release(s)
+    if type(s) ~= "string" then return nil end
+    local maj, min = s:match("^%s*[vV]?(%d+)%.(%d+)")
+    if not maj or #maj > 4 or #min > 6 then return nil end
+    return tostring(math.tointeger(tonumber(maj))) .. "." .. tostring(math.tointeger(tonumber(min)))
+end
+
+local function shell_quote(s)
+    return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+M.shell_quote = shell_quote
+
+-- Base URL of main's public listener from a deployment (synroute.config),
+-- plus the unix socket path when main listens on one.
+function M.main_url(dep)
+    local m = dep and dep.main
+    if type(m) ~= "table" then return nil, "the deployment has no main process" end
+    if m.path then
+        return "http://localhost", m.path
+    end
+    if not m.host or not m.port then
+        return nil, "the deployment names no HTTP listener of main"
+    end
+    local h = m.host
+    if h == "0.0.0.0" or h == "*" or h == "" then h = "127.0.0.1" end
+    if h == "::" then h = "::1" end
+    if h:find(":", 1, true) then h = "[" .. h .. "]" end
+    return "http://" .. h .. ":" .. tostring(m.port)
+end
+
+-- One GET. Returns body, status (number) | nil, message.
+-- opts.unix_socket, opts.timeout (seconds), opts.curl (command, default "curl").
+function M.get(url, opts)
+    opts = opts or {}
+    if type(url) ~= "string" or not url:match("^https?://[^%s]+$") then
+        return nil, "not an http(s) URL: " .. tostring(url)
+    end
+    local body_file, err_file = os.tmpname(), os.tmpname()
+    local cmd = { opts.curl or "curl", "-s", "-S", "--max-time", tostring(opts.timeout or M.TIMEOUT),
+        "-o", shell_quote(body_file), "-w", "'%{http_code}'" }
+    if opts.unix_socket then
+        cmd[#cmd + 1] = "--unix-socket"
+        cmd[#cmd + 1] = shell_quote(opts.unix_socket)
+    end
+    cmd[#cmd + 1] = "--"
+    cmd[#cmd + 1] = shell_quote(url)
+    cmd[#cmd + 1] = "2>" .. shell_quote(err_file)
+    local p = io.popen(table.concat(cmd, " "), "r")
+    if not p then
+        os.remove(body_file); os.remove(err_file)
+        return nil, "cannot run curl"
+    end
+    local out = p:read("a") or ""
+    local ok, how, rc = p:close()
+    local function slurp(name)
+        local f = io.open(name, "rb")
+        local s = f and f:read("a") or ""
+        if f then f:close() end
+        os.remove(name)
+        return s
+    end
+    local body, errs = slurp(body_file), slurp(err_file)
+    local code = tonumber(out:match("^(%d%d%d)$") or "")
+    if not ok or not code or code == 0 then
+        local msg = errs:match("([^\n]*)\n?$"):gsub("^curl: %(%d+%) ", ""):gsub("%s+$", "")
+        if how == "exit" and rc == 127 then
+            msg = "curl is not installed"
+        elseif msg == "" then
+            msg = "no answer (curl exit " .. tostring(rc) .. ")"
+        end
+        return nil, msg
+    end
+    return body, code
+end
+
+-- Version from a JSON body of either endpoint. Returns raw, server_name | nil, why.
+local function version_from_body(body)
+    local doc = json.decode(body)
+    if type(doc) ~= "table" then
+        return nil, "the answer is not JSON: " .. string.format("%q", body:sub(1, 80))
+    end
+    if type(doc.server) == "table" and type(doc.server.version) == "string" then
+        return doc.server.version, type(doc.server.name) == "string" and doc.server.name or nil
+    end
+    if type(doc.server_version) == "string" then
+        return doc.server_version, "Synapse"
+    end
+    return nil, "the answer has no server.version: " .. string.format("%q", body:sub(1, 80))
+end
+
+-- Ask the running Synapse. `url` (optional) overrides the URL derived from
+-- dep's main. Returns { release=, raw=, url=, server= } | nil, message.
+function M.version(dep, url, opts)
+    opts = opts or {}
+    local tries, sock = {}, nil
+    if url then
+        tries[1] = url
+    else
+        local base, s = M.main_url(dep)
+        if not base then return nil, s end
+        sock = s
+        tries[1] = base .. M.FEDERATION_PATH
+        tries[2] = base .. M.ADMIN_PATH
+    end
+    local where = function(u) return sock and (u .. " (unix socket " .. sock .. ")") or u end
+    local last
+    for i, u in ipairs(tries) do
+        local body, code = M.get(u, { unix_socket = sock, timeout = opts.timeout, curl = opts.curl })
+        if not body then
+            return nil, "cannot read the Synapse version from " .. where(u) .. ": " .. tostring(code)
+        end
+        if code == 200 then
+            local raw, server = version_from_body(body)
+            if not raw then
+                return nil, "cannot read the Synapse version from " .. where(u) .. ": " .. server
+            end
+            local rel = M.release(raw)
+            if not rel then
+                return nil, "cannot read the Synapse version from " .. where(u) ..
+                    ": " .. string.format("%q", raw) .. " is not a version like 1.121.1"
+            end
+            return { release = rel, raw = raw, url = where(u), server = server }
+        end
+        last = "cannot read the Synapse version from " .. where(u) .. ": HTTP status " .. tostring(code)
+        if code ~= 404 or i == #tries then break end
+    end
+    return nil, last
+end
+
+-- Which release of routes.yaml (doc from synroute.routes.load) to use for a
+-- probed release. Newer than the newest known: the newest, with a warning.
+-- Older than the oldest known: an error. Between two known releases (a gap in
+-- synapse_versions): the newest known release before it, with a warning.
+function M.choose(doc, release)
+    local routes = require("synroute.routes")
+    if not routes.parse_version(release) then
+        return nil, string.format("%q is not a Synapse version like 1.121", tostring(release))
+    end
+    local list = doc.synapse_versions
+    local oldest, latest = list[1], list[#list]
+    if routes.compare_versions(release, oldest) < 0 then
+        return nil, "Synapse " .. release .. " is older than the oldest release synroute knows (" ..
+            oldest .. "); upgrade Synapse or use an older synroute"
+    end
+    if routes.compare_versions(release, latest) > 0 then
+        return latest, "Synapse " .. release .. " is newer than the newest release synroute knows (" ..
+            latest .. "): using the routes of " .. latest .. "; update synroute"
+    end
+    local best
+    for _, v in ipairs(list) do
+        if v == release then return v end
+        if routes.compare_versions(v, release) < 0 then best = v end
+    end
+    return best, "Synapse " .. release .. " is not in routes.yaml's synapse_versions: using the routes of " .. best
+end
+
+function M.where(file, key)
+    local ok, synroute = pcall(require, "synroute")
+    if ok and type(file) == "string" then
+        local doc, pos = synroute.yaml_load(file)
+        local p = doc and pos[doc]
+        if p and p.keys and p.keys[key] then
+            return file .. ":" .. tostring(p.keys[key])
+        end
+    end
+    return tostring(file) .. ":1"
+end
+
+return M
