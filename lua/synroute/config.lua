@@ -570,7 +570,8 @@ function M.load(path, opts)
           else
             for _, c in ipairs(sorted_keys(v)) do
               local r, cw = v[c], at(file, rpos, v, c)
-              local n, per = type(r) == "string" and r:match("^%s*(%d+)%s*/%s*(%d+[smhd]?)%s*$")
+              local n, per
+              if type(r) == "string" then n, per = r:match("^%s*(%d+)%s*/%s*(%d+[smhd]?)%s*$") end
               if not KEYED_CLASSES[c] then
                 local ks = sorted_keys(KEYED_CLASSES)
                 problem(ctx, cw, "limits.per_user: '" .. tostring(c) .. "' is not a class with a per-user key (" .. table.concat(ks, ", ") .. ")")
@@ -595,8 +596,14 @@ function M.load(path, opts)
                 problem(ctx, at(file, rpos, v, kk), "limits." .. k .. "." .. kk .. ": expected a whole number from 1 to 100000")
                 bad = true
               else rec[kk] = x end
+            elseif kk == "queue_timeout" then
+              if math.type(x) == "integer" then x = tostring(x) end
+              if type(x) ~= "string" or not duration_secs(x) then
+                problem(ctx, at(file, rpos, v, kk), "limits." .. k .. ".queue_timeout: expected a duration like 10s")
+                bad = true
+              else rec.queue_timeout = x end
             else
-              problem(ctx, at(file, rpos, v, kk), "limits." .. k .. ": unknown setting '" .. tostring(kk) .. "' (maxconn, queue)")
+              problem(ctx, at(file, rpos, v, kk), "limits." .. k .. ": unknown setting '" .. tostring(kk) .. "' (maxconn, queue, queue_timeout)")
               bad = true
             end
           end

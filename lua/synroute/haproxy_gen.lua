@@ -83,6 +83,10 @@ local function global_section(dep, opts, out)
   out[#out + 1] = "    lua-prepend-path " .. q(root .. "/build/5.3/?.so") .. " cpath"
   out[#out + 1] = "    # the deployment the Lua side loads (it must be set before lua-load)"
   out[#out + 1] = "    setenv SYNROUTE_CONFIG " .. q(opts.config)
+  if opts.synapse_version then
+    out[#out + 1] = "    # generated with --synapse-version: the Lua side routes for the same release"
+    out[#out + 1] = "    setenv SYNROUTE_SYNAPSE_VERSION " .. q(dep.synapse_version)
+  end
   out[#out + 1] = "    lua-load " .. q(root .. "/lua/synroute/haproxy.lua")
   out[#out + 1] = ""
 end
@@ -156,8 +160,28 @@ local function frontend_rules(dep, opts, out, indent)
   L("http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)")
   L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)")
   L("http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }")
+  if dep.mas and dep.mas.resolve then
+    L("# MAS: resolve mat_ tokens of syncs to their user (stickiness by user, not by token)")
+    L("http-request lua.synroute_mas if { var(txn.synroute_class) -m str sync initial_sync } { req.fhdr(authorization) -m beg \"Bearer mat_\" } || { var(txn.synroute_class) -m str sync initial_sync } { url_param(access_token) -m beg mat_ }")
+  end
   L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
     " if { var(txn.synroute_class) -m str blocked }")
+  local per = dep.limits and dep.limits.per_user or {}
+  local classes = {}
+  for c in pairs(per) do classes[#classes + 1] = c end
+  table.sort(classes)
+  if #classes > 0 then
+    L("# limits.per_user: requests per key (hashed user/room/origin) and period, counted in")
+    L("# one table per class; over the limit: Matrix 429 with Retry-After")
+    for _, c in ipairs(classes) do
+      local r = per[c]
+      local cond = "{ var(txn.synroute_class) -m str " .. c .. " } { var(txn.synroute_key) -m found }"
+      L("http-request track-sc0 var(txn.synroute_key) table " .. M.rate_table(c) .. " if " .. cond)
+      L("http-request return status 429 content-type application/json hdr Retry-After " .. r.secs ..
+        " string '" .. M.limit_body("Too many " .. c .. " requests, try again later", r.secs) .. "' if " .. cond ..
+        " { sc_http_req_rate(0) gt " .. r.count .. " }")
+    end
+  end
   if opts.test_headers then
     L("# test mode only: tell the client which backend served it")
     L("http-response set-header X-Synroute-Backend %[var(txn.synroute_backend)]")
@@ -241,6 +265,7 @@ local function backends(dep, out, used)
       "'{\"errcode\":\"M_UNKNOWN\",\"error\":\"No homeserver process is available for this request, try again later\"}' if { nbsrv eq 0 }"
     out[#out + 1] = "    http-request return status 429 content-type application/json hdr Retry-After " .. M.QUEUE_RETRY_AFTER ..
       " string '" .. M.limit_body("Too many requests of this kind, try again later", M.QUEUE_RETRY_AFTER) .. "' if { queue ge " .. l.queue .. " }"
+    if l.queue_timeout then out[#out + 1] = "    timeout queue " .. l.queue_timeout end
     out[#out + 1] = "    # a request that waited the whole 'timeout queue' gets HAProxy's 503: answer it as a 429"
     out[#out + 1] = "    errorfile 503 " .. q(M.errors_dir .. "/429-queue.http")
   end
