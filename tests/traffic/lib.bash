@@ -6,7 +6,8 @@
 # 22100-22299 (tests/traffic/multinode.sh uses the 228xx ports of
 # examples/multinode). Stand-ins are HAProxy processes (tests/standin):
 # one for most processes, one per sync worker and per SSO process (so a
-# test can stop one), a Lua one (answers after $SLOW_MS) per initial-synchrotron.
+# test can stop one), a Lua one (answers after $SLOW_MS) per initial-synchrotron;
+# the typing writer (typing-1) has none unless a test starts it.
 #
 #   make_dep NSYNC [EXTRA_YAML]   write the deployment (NSYNC sync workers)
 #   gen_cfg NAME [ARGS...]        synroute haproxy -> $tmp/NAME.cfg (+ a stats socket)
@@ -82,6 +83,10 @@ listeners:
     resources:
       - names: [client, federation]
 macaroon_secret_key: "traffic-test-not-a-secret"
+instance_map:
+  typing-1: { host: 127.0.0.1, port: 22182 }
+stream_writers:
+  typing: typing-1
 app_service_config_files: [bridge.yaml]
 EOF
     cat > "$tmp/dep/bridge.yaml" <<EOF
@@ -103,6 +108,7 @@ EOF
     done
     worker_yaml sso-login-1 22161; worker_yaml sso-login-2 22162
     worker_yaml appservice-client-1 22171; worker_yaml appservice-client-2 22172
+    worker_yaml typing-1 22181   # a writer; its stand-in is started only on demand
     cat > "$tmp/dep/synroute.yaml" <<EOF
 synapse:
   homeserver: homeserver.yaml
