@@ -458,7 +458,10 @@ function M.main(args)
   if opts.portable then
     -- recorded as the canonical command so that regenerating anywhere gives the same bytes
     cmd[#cmd + 1] = "-o"
-    cmd[#cmd + 1] = (cmd[3]:match("^(.*)/[^/]*$") or ".") .. "/haproxy" .. (opts.snippet and "-snippet" or "") .. ".cfg"
+    -- synroute.yaml -> haproxy.cfg; any other name (node1.yaml) -> haproxy-node1.cfg
+    local stem = (cmd[3]:match("([^/]*)$") or ""):gsub("%.ya?ml$", "")
+    cmd[#cmd + 1] = (cmd[3]:match("^(.*)/[^/]*$") or ".") .. "/haproxy" .. (stem ~= "synroute" and ("-" .. stem) or "") ..
+      (opts.snippet and "-snippet" or "") .. ".cfg"
   elseif outfile then
     cmd[#cmd + 1] = "-o"
     cmd[#cmd + 1] = outfile
