@@ -144,8 +144,10 @@ end
 M.scrub = scrub
 
 --------------------------------------------------------------------------
--- LRU cache with expiry: a hash map to nodes of a doubly linked list (most
--- recently used first). get, set and eviction are O(1).
+-- LRU cache with expiry: a hash map key -> slot, and a doubly linked list of
+-- slots (most recently used first) kept in parallel arrays (about 250 bytes
+-- an entry instead of a table per entry). Slot 0 is the list's sentinel.
+-- get, set, remove and eviction are O(1).
 
 local Cache = {}
 Cache.__index = Cache
@@ -154,78 +156,105 @@ function M.cache(size)
     if math.type(size) ~= "integer" or size < 1 then
         error("mas.cache: size must be a positive integer", 2)
     end
-    local head = {}          -- sentinel: head.nxt = most recent, head.prv = least recent
-    head.nxt, head.prv = head, head
-    return setmetatable({ size = size, n = 0, map = {}, head = head, evictions = 0 }, Cache)
+    return setmetatable({
+        size = size, count_ = 0, used = 0, evictions = 0,
+        map = {},                 -- key -> slot
+        key = {}, val = {}, exp = {},
+        prv = { [0] = 0 }, nxt = { [0] = 0 },
+        free = {},                -- slots given back by remove()
+    }, Cache)
 end
 
-local function unlink(node)
-    node.prv.nxt = node.nxt
-    node.nxt.prv = node.prv
+local function unlink(c, i)
+    local p, n = c.prv[i], c.nxt[i]
+    c.nxt[p] = n
+    c.prv[n] = p
 end
 
-local function push_front(head, node)
-    node.nxt = head.nxt
-    node.prv = head
-    head.nxt.prv = node
-    head.nxt = node
+local function push_front(c, i)
+    local first = c.nxt[0]
+    c.nxt[i] = first
+    c.prv[i] = 0
+    c.prv[first] = i
+    c.nxt[0] = i
+end
+
+local function drop(c, i)
+    unlink(c, i)
+    c.map[c.key[i]] = nil
+    c.key[i], c.val[i] = false, false
+    c.count_ = c.count_ - 1
 end
 
 function Cache:remove(key)
-    local node = self.map[key]
-    if node then
-        unlink(node)
-        self.map[key] = nil
-        self.n = self.n - 1
+    local i = self.map[key]
+    if i then
+        drop(self, i)
+        self.free[#self.free + 1] = i
     end
 end
 
 -- value (may be false) if present and not expired, else nil
 function Cache:get(key, now)
-    local node = self.map[key]
-    if not node then return nil end
-    if now >= node.exp then
+    local i = self.map[key]
+    if not i then return nil end
+    if now >= self.exp[i] then
         self:remove(key)
         return nil
     end
-    if self.head.nxt ~= node then
-        unlink(node)
-        push_front(self.head, node)
+    if self.nxt[0] ~= i then
+        unlink(self, i)
+        push_front(self, i)
     end
-    return node.val
+    return self.val[i]
 end
 
 function Cache:set(key, val, expires)
-    local node = self.map[key]
-    if node then
-        node.val, node.exp = val, expires
-        unlink(node)
-        push_front(self.head, node)
+    local i = self.map[key]
+    if i then
+        self.val[i], self.exp[i] = val, expires
+        if self.nxt[0] ~= i then
+            unlink(self, i)
+            push_front(self, i)
+        end
         return
     end
-    if self.n >= self.size then
-        local old = self.head.prv
-        unlink(old)
-        self.map[old.key] = nil
-        self.n = self.n - 1
+    if self.count_ >= self.size then
+        i = self.prv[0]                   -- least recently used
+        drop(self, i)
         self.evictions = self.evictions + 1
+    elseif #self.free > 0 then
+        i = self.free[#self.free]
+        self.free[#self.free] = nil
+    else
+        self.used = self.used + 1
+        i = self.used
     end
-    node = { key = key, val = val, exp = expires }
-    push_front(self.head, node)
-    self.map[key] = node
-    self.n = self.n + 1
+    self.key[i], self.val[i], self.exp[i] = key, val, expires
+    push_front(self, i)
+    self.map[key] = i
+    self.count_ = self.count_ + 1
 end
 
 function Cache:count()
-    return self.n
+    return self.count_
 end
 
 -- keys from most to least recently used (tests)
 function Cache:keys()
-    local out, node = {}, self.head.nxt
-    while node ~= self.head do
-        out[#out + 1] = node.key
-        node = node.nxt
+    local out, i = {}, self.nxt[0]
+    while i ~= 0 do
+        out[#out + 1] = self.key[i]
+        i = self.nxt[i]
+    end
+    return out
+end
+
+-- every stored key and value (tests: nothing raw is stored)
+function Cache:entries()
+    local out = {}
+    for k, i in pairs(self.map) do
+        out[#out + 1] = { k, self.val[i] }
     end
     return out
 end

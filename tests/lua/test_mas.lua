@@ -95,8 +95,49 @@ do
     c:set("a", false, 200)
     eq("cache/false-kept", c:get("a", 150), false)
     eq("cache/update-no-growth", c:count(), 2)
+    c:remove("d")
+    eq("cache/remove", c:count(), 1)
+    c:set("e", 5, 300); c:set("f", 6, 300)
+    eq("cache/slots-reused", c.used, 3)
+    eq("cache/order-after-reuse", table.concat(c:keys(), ","), "f,e,a")
     local ok = pcall(mas.cache, 0)
     check("cache/size-checked", not ok)
+
+    -- against a naive model (a list, most recent first), random operations
+    local model, mc, bad = {}, mas.cache(50), nil
+    local function mfind(k) for i, e in ipairs(model) do if e.k == k then return i end end end
+    local seed = 12345
+    local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
+    for step = 1, 20000 do
+        local k, now = "k" .. rnd(120), step
+        local op = rnd(10)
+        if op < 5 then
+            local got = mc:get(k, now)
+            local i, want = mfind(k), nil
+            if i then
+                if now >= model[i].e then table.remove(model, i)
+                else want = model[i].v; table.insert(model, 1, table.remove(model, i)) end
+            end
+            if got ~= want then bad = "step " .. step .. " get " .. k; break end
+        elseif op < 9 then
+            local v, e = (rnd(3) == 0) and false or ("v" .. step), now + rnd(400)
+            mc:set(k, v, e)
+            local i = mfind(k)
+            if i then table.remove(model, i)
+            elseif #model >= 50 then table.remove(model) end
+            table.insert(model, 1, { k = k, v = v, e = e })
+        else
+            mc:remove(k)
+            local i = mfind(k)
+            if i then table.remove(model, i) end
+        end
+        if mc:count() ~= #model then bad = "step " .. step .. " count"; break end
+    end
+    if not bad then
+        local keys = mc:keys()
+        for i, e in ipairs(model) do if keys[i] ~= e.k then bad = "final order" end end
+    end
+    check("cache/matches-model", bad == nil, bad)
 
     -- O(1): 200k operations on a full cache of 1000 stay fast and bounded
     local big = mas.cache(1000)
@@ -168,12 +209,18 @@ do
 
     -- never the raw token in the cache, keys or values
     local leak = false
-    for k, node in pairs(r.cache.map) do
-        for _, s in ipairs{ tostring(k), tostring(node.val), tostring(node.key) } do
-            if s:find("mat_", 1, true) then leak = true end
-        end
-        if not tostring(k):match("^[0-9a-f]+$") or #tostring(k) ~= 16 then leak = true end
+    local entries = r.cache:entries()
+    for _, e in ipairs(entries) do
+        local k, v = tostring(e[1]), tostring(e[2])
+        if k:find("mat_", 1, true) or v:find("mat_", 1, true) then leak = true end
+        if not k:match("^[0-9a-f]+$") or #k ~= 16 then leak = true end
     end
+    for _, list in ipairs{ r.cache.key, r.cache.val } do
+        for _, s in pairs(list) do
+            if tostring(s):find("mat_", 1, true) then leak = true end
+        end
+    end
+    check("resolver/entries-listed", #entries == 2, #entries)
     check("resolver/no-raw-token-stored", not leak, "a cache key or value holds a token")
 
     -- not a MAS token: no request
