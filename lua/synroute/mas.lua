@@ -39,6 +39,12 @@
 -- that is down costs at most one timeout per negative_ttl, not one per
 -- request). The raw token is never stored, logged or put in a variable: the
 -- cache is keyed by a keyed hash, log lines never contain it.
+--
+-- A cached user lives `ttl` (300 s) from the first lookup of that token, i.e.
+-- no longer than a MAS access token; a revoked token may keep its user key
+-- until then, which only affects routing (Synapse still authenticates every
+-- request). Two requests with a new token at the same moment may both ask
+-- main (no coalescing; max_inflight bounds the concurrent lookups).
 
 local M = {}
 
@@ -417,8 +423,11 @@ end
 
 -- HAProxy 2.6's httpclient retries a request 3 times (4 attempts), each
 -- with `timeout` as its server timeout, and 2.6 has no setting to change
--- that. So each attempt gets a quarter of the configured budget: `timeout`
--- bounds the whole lookup, as the setting promises.
+-- that (measured with 2.6.12: a whoami that never answers took 4 x timeout).
+-- So each attempt gets a quarter of the configured budget: a slow main costs
+-- a lookup at most `timeout`. A main that refuses connections costs about
+-- 3 s (HAProxy waits about 1 s before each retry), paid by one request per
+-- negative_ttl thanks to the backoff.
 M.HTTPCLIENT_ATTEMPTS = 4
 
 -- fetch(token) over core.httpclient (HAProxy >= 2.5; yields while waiting).
