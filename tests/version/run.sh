@@ -22,6 +22,8 @@
 #               what `--synapse-version 1.98` writes, and HAProxy started from
 #               it routes as 1.98; newer/older/odd versions; probe failures
 #               are clear errors with exit 1
+#   unit/*      tests/version/test_probe.lua: version strings, release choice,
+#               main's URL, --probe/--probe-url argument handling
 # Ports: 127.0.0.1:22600-22699 only. Every process is started here and stopped
 # by PID (also on Ctrl-C). Prints "ok version/<what>" / "FAIL version/<what>: why".
 set -u
@@ -55,6 +57,10 @@ syn() { timeout 20 "$root/bin/synroute" "$@"; }
 standin() { timeout 20 lua5.4 "$root/tests/standin/standin.lua" "$@"; }
 json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 versions=(1.65 1.100 1.157)
+
+# ---------------------------------------------------------------------------
+# unit: synroute.probe and the CLI's --probe arguments (no network)
+lua5.4 tests/version/test_probe.lua || fails=$((fails+1))
 
 # ---------------------------------------------------------------------------
 # explain: the table

@@ -1,0 +1,83 @@
+-- tests/version/test_probe.lua - synroute.probe and the CLI's --probe argument
+-- handling, without a network (run by tests/version/run.sh with LUA_PATH and
+-- LUA_CPATH set for synroute). Prints "ok version/unit/<name>" or "FAIL ...".
+local probe = require("synroute.probe")
+local cli = require("synroute.cli")
+local routes = require("synroute.routes")
+local api = require("synroute.api")
+
+local fails = 0
+local function check(name, cond, why)
+    if cond then print("ok version/unit/" .. name)
+    else fails = fails + 1; print("FAIL version/unit/" .. name .. ": " .. tostring(why)) end
+end
+
+-- version strings Synapse reports -> release
+local REL = {
+    { "1.121.1", "1.121" }, { "1.98.0rc1", "1.98" }, { "v1.157.0", "1.157" },
+    { "1.157.0 (b=matrix-org-hotfixes,abc1234)", "1.157" }, { " 1.60.0", "1.60" },
+    { "1.100.0", "1.100" }, { "2.0.0", "2.0" }, { "01.099.0", "1.99" },
+    { "Synapse/1.121.1", nil }, { "", nil }, { "1", nil }, { "x.y", nil },
+}
+for _, c in ipairs(REL) do
+    local got = probe.release(c[1])
+    check("release " .. string.format("%q", c[1]), got == c[2], tostring(got) .. ", want " .. tostring(c[2]))
+end
+check("release non-string", probe.release(nil) == nil and probe.release(121) == nil, "")
+
+-- which routes.yaml release to use
+local doc = assert(routes.load(api.default_routes_path()))
+local function choose(v) local a, b = probe.choose(doc, v); return tostring(a) .. "|" .. tostring(b) end
+check("choose known", choose("1.98") == "1.98|nil", choose("1.98"))
+check("choose oldest", choose("1.60") == "1.60|nil", choose("1.60"))
+check("choose newer", choose("1.160"):match("^1%.157|Synapse 1%.160 is newer than the newest release synroute knows %(1%.157%)"), choose("1.160"))
+check("choose 2.0", choose("2.0"):match("^1%.157|"), choose("2.0"))
+check("choose older", choose("1.59"):match("^nil|Synapse 1%.59 is older than the oldest release synroute knows %(1%.60%)"), choose("1.59"))
+local gap = { synapse_versions = { "1.60", "1.62" } }
+local a, b = probe.choose(gap, "1.61")
+check("choose gap", a == "1.60" and b and b:find("not in routes.yaml", 1, true), tostring(a) .. " " .. tostring(b))
+
+-- main's URL from a deployment
+local function url(m) local u, s = probe.main_url({ main = m }); return tostring(u) .. (s and (" " .. s) or "") end
+check("main_url ipv4", url({ host = "127.0.0.1", port = 8008 }) == "http://127.0.0.1:8008", url({ host = "127.0.0.1", port = 8008 }))
+check("main_url wildcard", url({ host = "0.0.0.0", port = 8008 }) == "http://127.0.0.1:8008", url({ host = "0.0.0.0", port = 8008 }))
+check("main_url ipv6", url({ host = "::", port = 8008 }) == "http://[::1]:8008", url({ host = "::", port = 8008 }))
+check("main_url unix", url({ path = "/run/synapse/main.sock" }) == "http://localhost /run/synapse/main.sock", url({ path = "/run/synapse/main.sock" }))
+check("main_url none", probe.main_url({ main = {} }) == nil, "")
+
+-- where a key is in a YAML file
+local w = probe.where(api.root .. "/tests/version/conf-1.100/synroute.yaml", "synapse_version")
+check("where", w:match("conf%-1%.100/synroute%.yaml:%d+$") and not w:match(":1$"), w)
+check("where missing", probe.where("/nonexistent.yaml", "synapse_version") == "/nonexistent.yaml:1", "")
+
+-- get: refuses what is not an http(s) URL (nothing reaches the shell)
+local body, err = probe.get("file:///etc/passwd")
+check("get non-http", body == nil and err:find("not an http", 1, true), tostring(err))
+body, err = probe.get("http://x/'; touch /tmp/pwned; '")
+check("get spaces", body == nil, tostring(err))
+
+-- CLI argument handling
+local function args(cmd, t)
+    local o, e = cli.parse_probe_args(cmd, t)
+    if not o then return "error: " .. e end
+    return (o.probe and "probe " or "") .. (o.url and ("url=" .. o.url .. " ") or "") ..
+        "cfg=" .. tostring(o.cfg) .. " rest=" .. table.concat(o.rest, ",")
+end
+local C = {
+    { "check", { "a.yaml" }, "cfg=a.yaml rest=a.yaml" },
+    { "check", { "a.yaml", "--probe" }, "probe cfg=a.yaml rest=a.yaml,--probe" },
+    { "check", { "--probe-url", "http://h:1/v", "a.yaml" }, "probe url=http://h:1/v cfg=a.yaml rest=a.yaml,--probe" },
+    { "check", { "--probe-url=http://h:1/v", "--probe", "a.yaml" }, "probe url=http://h:1/v cfg=a.yaml rest=--probe,a.yaml" },
+    { "haproxy", { "-o", "out.cfg", "a.yaml", "--probe" }, "probe cfg=a.yaml rest=-o,out.cfg,a.yaml,--probe" },
+    { "haproxy", { "--root", "/r", "--probe", "a.yaml", "--snippet" }, "probe cfg=a.yaml rest=--root,/r,--probe,a.yaml,--snippet" },
+    { "haproxy", { "a.yaml", "--synapse-version", "1.98" }, "cfg=a.yaml rest=a.yaml,--synapse-version,1.98" },
+    { "haproxy", { "a.yaml", "--synapse-version", "1.98", "--probe" }, "error: haproxy: give either --probe or --synapse-version, not both" },
+    { "check", { "a.yaml", "--probe-url" }, "error: check: --probe-url needs a URL" },
+    { "check", { "a.yaml", "--probe-url", "ftp://x" }, "error: check: --probe-url must be an http:// or https:// URL, not \"ftp://x\"" },
+}
+for i, c in ipairs(C) do
+    local got = args(c[1], c[2])
+    check("args " .. i .. " " .. c[1] .. " " .. table.concat(c[2], " "), got == c[3], got .. "  want  " .. c[3])
+end
+
+os.exit(fails == 0 and 0 or 1)
