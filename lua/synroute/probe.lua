@@ -12,7 +12,7 @@
 -- The version comes from `GET /_matrix/federation/v1/version` on main, which
 -- Synapse answers without authentication:
 --   {"server":{"name":"Synapse","version":"1.121.1"}}
--- If main's listener does not serve federation (404), the unauthenticated
+-- If main's listener does not serve federation (a 4xx), the unauthenticated
 -- `GET /_synapse/admin/v1/server_version` ({"server_version":"1.121.1"}) is
 -- tried next. An explicit URL (--probe-url) is used alone; it may answer
 -- either JSON shape.
@@ -153,7 +153,8 @@ function M.version(dep, url, opts)
             return { release = rel, raw = raw, url = where(u), server = server }
         end
         last = "cannot read the Synapse version from " .. where(u) .. ": HTTP status " .. tostring(code)
-        if code ~= 404 or i == #tries then break end
+        -- 404 (or another 4xx): the listener may lack the federation resource
+        if code < 400 or code > 499 then break end
     end
     return nil, last
 end
