@@ -21,7 +21,7 @@ S=/_matrix/client/v3/sync
 # /health is what is checked
 stop_standin synchrotron-4
 standin_part '^synchrotron_4_[0-9]+$' | awk '/^    bind / { print; print "    http-request return status 503 if { path /health }"; next } 1' > "$tmp/sick.cfg"
-haproxy -db -f "$tmp/sick.cfg" > "$tmp/sick.log" 2>&1 & sick=$!; pids+=($sick)
+haproxy -db -f "$tmp/sick.cfg" > "$tmp/sick.log" 2>&1 9>&- & sick=$!; pids+=($sick)
 sleep 0.2
 code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22114/_matrix/client/v3/sync)
 if wait_state a sync synchrotron-4 DOWN && [ "$code" = 200 ]; then ok health-check-path

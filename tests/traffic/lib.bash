@@ -26,6 +26,10 @@ export SYNROUTE_ROOT=$root
 export LUA_PATH="$root/lua/?.lua;;"
 export LUA_CPATH="$root/build/5.4/?.so;;"
 unset SYNROUTE_CONFIG
+# One traffic test at a time on this machine (they share ports): another
+# checkout or another user of this one may be running them right now.
+exec 9>"${TMPDIR:-/tmp}/synroute-traffic.lock"
+if ! flock -w 180 9; then echo "FAIL ${T:-traffic}/setup: another traffic test held the lock for 180 s"; exit 1; fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-traffic.XXXXXX")
 pids=()
 declare -A hp_pid=() st_pid=()
@@ -133,7 +137,9 @@ gen_cfg() {   # name [synroute haproxy args]
     syn haproxy "$tmp/dep/synroute.yaml" "$@" -o "$tmp/$name.cfg" 2>"$tmp/$name.gen.err" || {
         echo "FAIL $T/setup: synroute haproxy: $(head -3 "$tmp/$name.gen.err" | tr '\n' ' ')"; exit 1; }
     # a stats socket for `show table` (a second global section is allowed)
-    printf 'global\n    stats socket %s level admin\n' "$tmp/$name.sock" > "$tmp/$name.stats.cfg"
+    # noreuseport: a second run of this test elsewhere makes the bind fail
+    # instead of silently sharing the port
+    printf 'global\n    noreuseport\n    stats socket %s level admin\n' "$tmp/$name.sock" > "$tmp/$name.stats.cfg"
 }
 
 standin_part() {   # awk filter on frontend names -> config text
@@ -151,13 +157,27 @@ start_standin() {   # worker name (or "rest")
             standin slow "$n" "127.0.0.1:2212${n##*-}" "${SLOW_MS:-0}" "$tmp/slow-$n.lua" > "$cfg" ;;
         *) standin_part "^${n//-/_}_[0-9]+\$" > "$cfg" ;;
     esac
-    haproxy -db -f "$cfg" > "$tmp/standin-$n.log" 2>&1 &
+    haproxy -db -f "$cfg" > "$tmp/standin-$n.log" 2>&1 9>&- &
     st_pid[$n]=$!; pids+=($!)
 }
 stop_standin() { stop_pid "${st_pid[$1]}"; }
 
+# Another run of the traffic tests (same ports) may be under way: wait for it
+# (bounded), since two HAProxy processes would share a port (SO_REUSEPORT).
+wait_ports_free() {   # regex of ports
+    local busy=""
+    for _ in $(seq 120); do
+        busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E "^127\.0\.0\.1:($1)\$" | head -3 | tr '\n' ' ')
+        [ -z "$busy" ] && return 0
+        sleep 0.5
+    done
+    echo "FAIL $T/setup: ports busy for 60 s: $busy"; exit 1
+}
+
 start_standins() {
     local w
+    wait_ports_free '22[12][0-9][0-9]'
+
     start_standin rest
     for w in $(ls "$tmp/dep/workers" | sed 's/\.yaml$//'); do
         case $w in synchrotron-*|initial-synchrotron-*|sso-login-*) start_standin "$w" ;; esac
@@ -172,7 +192,7 @@ start_standins() {
 
 start_haproxy() {   # name [extra haproxy args]
     local name=$1; shift
-    haproxy -db -f "$tmp/$name.cfg" -f "$tmp/$name.stats.cfg" "$@" > "$tmp/$name.log" 2>&1 &
+    haproxy -db -f "$tmp/$name.cfg" -f "$tmp/$name.stats.cfg" "$@" > "$tmp/$name.log" 2>&1 9>&- &
     hp_pid[$name]=$!; pids+=($!)
     local url=${HP_URL:-$base}
     for _ in $(seq 50); do

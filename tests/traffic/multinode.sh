@@ -25,10 +25,12 @@ for n in 1 2; do
     if out=$(timeout 20 haproxy -c -f "$ex/haproxy-node$n.cfg" 2>&1); then ok "node$n/haproxy-c"
     else fail "node$n/haproxy-c" "$(grep -m2 ALERT <<<"$out" | tr '\n' ' ')"; fi
     cp "$ex/haproxy-node$n.cfg" "$tmp/node$n.cfg"
-    printf 'global\n    stats socket %s level admin\n' "$tmp/node$n.sock" > "$tmp/node$n.stats.cfg"
+    printf 'global\n    noreuseport\n    stats socket %s level admin\n' "$tmp/node$n.sock" > "$tmp/node$n.stats.cfg"
 done
+wait_ports_free '228[0-9][0-9]'
+
 standin config "$ex/node1.yaml" > "$tmp/standin.cfg"
-haproxy -db -f "$tmp/standin.cfg" > "$tmp/standin.log" 2>&1 & pids+=($!)
+haproxy -db -f "$tmp/standin.cfg" > "$tmp/standin.log" 2>&1 9>&- & pids+=($!)
 for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:22813/health && break; sleep 0.1; done
 A=http://127.0.0.1:22881 B=http://127.0.0.1:22882
 S=/_matrix/client/v3/sync
