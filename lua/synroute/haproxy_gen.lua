@@ -154,6 +154,9 @@ local function frontend_rules(dep, opts, out, indent)
       " if { path_beg /_synapse/admin/ }")
   end
   L("# 5. One Lua converter decides backend|class|hkey (docs/design.md)")
+  if dep.mas and dep.mas.resolve then
+    L("#    (mas.resolve: the action after the key replaces a mat_ token's key by its user's)")
+  end
   L('http-request set-var-fmt(txn.synroute_in) "%[method] %[src] %[pathq] %[req.fhdr(authorization)]"')
   L("http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute")
   L("http-request unset-var(txn.synroute_in)")
@@ -161,7 +164,6 @@ local function frontend_rules(dep, opts, out, indent)
   L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)")
   L("http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }")
   if dep.mas and dep.mas.resolve then
-    L("# MAS: resolve mat_ tokens of syncs to their user (stickiness by user, not by token)")
     L("http-request lua.synroute_mas if { var(txn.synroute_class) -m str sync initial_sync } { req.fhdr(authorization) -m beg \"Bearer mat_\" } || { var(txn.synroute_class) -m str sync initial_sync } { url_param(access_token) -m beg mat_ }")
   end
   L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
