@@ -35,7 +35,12 @@ local function config_path()
 end
 
 local path = config_path()
-local eng, err = api.new{ config = path }
+-- `synroute haproxy --synapse-version V` (and --probe) write
+-- `setenv SYNROUTE_SYNAPSE_VERSION V` so that the Lua side routes for the
+-- same release the config was generated for.
+local version = os.getenv("SYNROUTE_SYNAPSE_VERSION")
+if version == "" then version = nil end
+local eng, err = api.new{ config = path, version = version }
 if not eng then
     error("synroute: cannot load " .. (path or "(no config)") .. ":\n" .. tostring(err), 0)
 end
