@@ -34,6 +34,7 @@ run_suite vtc       bash tests/vtc/run.sh
 run_suite examples  bash tests/e2e/examples.sh
 run_suite agree     bash tests/e2e/agree.sh
 run_suite normalize bash tests/e2e/normalize.sh
+run_suite version   bash tests/version/run.sh
 for t in tests/traffic/*.sh; do
     [ -f "$t" ] && run_suite "traffic-$(basename "$t" .sh)" bash "$t"
 done
