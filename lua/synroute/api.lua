@@ -264,8 +264,10 @@ end
 --   path-merge-slashes        if the path has "//"
 --   path-strip-dot            if the path has "/."   ("/a/./b" -> "/a/b", "/a/." -> "/a/")
 --   path-strip-dotdot full    if the path has "/."   (leading ".." dropped too)
---   percent-decode-unreserved  (whole target: path and query)
---   percent-to-uppercase       (whole target)
+--   percent-decode-unreserved strict  if the target has "%" (path and query)
+--   percent-to-uppercase strict       if the target has "%"
+-- `strict`: a "%" not followed by two hex digits makes HAProxy answer 400
+-- before routing; normalize() then returns the target unchanged plus `true`.
 local function strip_dots(path)
     local segs, out = {}, {}
     for seg in (path:sub(2) .. "/"):gmatch("([^/]*)/") do segs[#segs + 1] = seg end
@@ -304,7 +306,10 @@ function M.normalize(pathq)
         if path:find("//", 1, true) then path = path:gsub("/+", "/") end
         if path:find("/.", 1, true) then path = strip_dots(path) end
     end
-    return ((path .. query):gsub("%%(%x%x)", pct_unreserved))
+    local out = path .. query
+    if not out:find("%", 1, true) then return out, false end
+    if out:gsub("%%%x%x", ""):find("%", 1, true) then return out, true end
+    return (out:gsub("%%(%x%x)", pct_unreserved)), false
 end
 
 function M.input(req)
@@ -329,6 +334,7 @@ end
 
 function Eng:explain(req)
     local d = self.router:explain(M.input(req))
+    local _, rejected = M.normalize(M.pathq(req.target or "/"))
     local out = {
         class = d.class, backend = d.backend, key_kind = d.key_kind,
         key = d.key or "", hash = d.hash or "", route = d.route,
@@ -338,6 +344,9 @@ function Eng:explain(req)
     end
     if d.appservice then
         out.appservice = true
+    end
+    if rejected then
+        out.reason = "invalid percent-encoding: HAProxy answers 400 before routing"
     end
     return out
 end

@@ -121,24 +121,36 @@ local function defaults_section(dep, opts, out)
   out[#out + 1] = ""
 end
 
+-- Does any bind line of the frontend terminate TLS?
+local function has_tls(dep)
+  for _, a in ipairs(dep.listen or {}) do
+    if (" " .. a .. " "):find("%sssl%s") then return true end
+  end
+  return false
+end
+
 -- The per-request rules, shared by the full frontend and --snippet.
 local function frontend_rules(dep, opts, out, indent)
   local I = indent or "    "
   local function L(s) out[#out + 1] = (s == "" and "" or I .. s) end
   L("# 1. Normalise the path before anything looks at it (never decodes reserved characters).")
-  L("#    The path rules run only when the path has something they can change: a")
-  L("#    rewrite costs far more than a substring test, and most paths need none.")
-  L("#    (2.6 ignores a condition after path-strip-dotdot/percent-* unless their")
-  L("#    optional argument is given: the percent rules stay unconditional.)")
+  L("#    Each rule runs only when the target has something it can change: a")
+  L("#    rewrite costs far more than a substring test, and most requests need none.")
+  L("#    Invalid percent-encoding is answered 400 (strict). (2.6 ignores the")
+  L("#    condition of path-strip-dotdot/percent-* unless their option is given.)")
   L("http-request normalize-uri path-merge-slashes if { path -m sub // }")
   L("http-request normalize-uri path-strip-dot if { path -m sub /. }")
   L("http-request normalize-uri path-strip-dotdot full if { path -m sub /. }")
-  L("http-request normalize-uri percent-decode-unreserved")
-  L("http-request normalize-uri percent-to-uppercase")
+  L("http-request normalize-uri percent-decode-unreserved strict if { url -m sub % }")
+  L("http-request normalize-uri percent-to-uppercase strict if { url -m sub % }")
   L("# 2. Client-supplied X-Forwarded-For is replaced, never trusted")
   L("http-request set-header X-Forwarded-For %[src]")
-  L("http-request set-header X-Forwarded-Proto https if { ssl_fc }")
-  L("http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
+  if opts.snippet or has_tls(dep) then
+    L("http-request set-header X-Forwarded-Proto https if { ssl_fc }")
+    L("http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
+  else
+    L("http-request set-header X-Forwarded-Proto http")
+  end
   L("# 3. Replication and MAS-internal paths are never public (works without Lua)")
   L("# (no trailing slash: also catches /_synapse/replication%2F..., which no public path starts with)")
   L("acl synroute_internal path_beg /_synapse/replication /_synapse/mas")

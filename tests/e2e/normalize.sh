@@ -47,10 +47,12 @@ cat > "$tmp/paths" <<'P'
 /_synapse/./replication/x
 //_synapse//mas/x
 /_matrix/client/v3/sync?access_token=syt_YWxpY2U_abc%2bdef_123456&since=%73
+/_matrix/client/v3/sync?since=s1&x=%g1
+/_matrix/client/v3/rooms/%21r%3Ahs/send/m.room.message/%
 P
 : > "$tmp/haproxy.out"
 while IFS= read -r p; do
-    printf '%s\t%s\n' "$p" "$(curl -s --max-time 5 --path-as-is "http://127.0.0.1:$port$p")" >> "$tmp/haproxy.out"
+    printf '%s\t%s\n' "$p" "$(curl -s --max-time 5 --path-as-is -w '\t%{http_code}' "http://127.0.0.1:$port$p" | tr -d '\n')" >> "$tmp/haproxy.out"
 done < "$tmp/paths"
 lua5.4 - "$tmp/haproxy.out" <<'LUA'
 package.path = "lua/?.lua;" .. package.path
@@ -59,9 +61,14 @@ local api = require("synroute.api")
 local n = 0
 for line in io.lines(arg[1]) do
     n = n + 1
-    local raw, want = line:match("^([^\t]*)\t(.*)$")
-    local got = api.normalize(raw)
-    if got == want then print("ok normalize/" .. n .. " " .. raw)
-    else print(("FAIL normalize/%d %s: explain sees %s, HAProxy routes on %s"):format(n, raw, got, want)) end
+    local raw, body, status = line:match("^([^\t]*)\t(.*)\t(%d+)$")
+    local got, rejected = api.normalize(raw)
+    if status == "400" then
+        if rejected then print("ok normalize/" .. n .. " " .. raw .. " (400 in both)")
+        else print(("FAIL normalize/%d %s: HAProxy answers 400, explain routes %s"):format(n, raw, got)) end
+    elseif rejected then
+        print(("FAIL normalize/%d %s: explain says 400, HAProxy routes on %s"):format(n, raw, body))
+    elseif got == body then print("ok normalize/" .. n .. " " .. raw)
+    else print(("FAIL normalize/%d %s: explain sees %s, HAProxy routes on %s"):format(n, raw, got, body)) end
 end
 LUA
