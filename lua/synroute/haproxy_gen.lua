@@ -87,7 +87,14 @@ local function global_section(dep, opts, out)
     out[#out + 1] = "    # generated with --synapse-version: the Lua side routes for the same release"
     out[#out + 1] = "    setenv SYNROUTE_SYNAPSE_VERSION " .. q(dep.synapse_version)
   end
-  out[#out + 1] = "    lua-load " .. q(root .. "/lua/synroute/haproxy.lua")
+  if dep.mas and dep.mas.resolve then
+    out[#out + 1] = "    # one Lua state for all threads: MAS resolution shares one token cache"
+    out[#out + 1] = "    lua-load " .. q(root .. "/lua/synroute/haproxy.lua")
+  else
+    out[#out + 1] = "    # one Lua state (and router) per thread: converter calls never wait for"
+    out[#out + 1] = "    # the global Lua lock; the module keeps no shared state, so this is safe"
+    out[#out + 1] = "    lua-load-per-thread " .. q(root .. "/lua/synroute/haproxy.lua")
+  end
   out[#out + 1] = ""
 end
 
