@@ -14,6 +14,7 @@ LIBS     := -lpcre2-8 -lyaml
 
 # Debian packages every target needs; installed only when missing.
 PKGS := haproxy varnish lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev libpcre2-dev \
+        gcc libc6-dev make python3 iproute2 \
         libyaml-dev pkg-config curl wrk nginx-light valgrind
 DEPS_STAMP := build/.deps
 

@@ -26,7 +26,7 @@ run_suite() {   # name, command...
 }
 
 run_suite unit      build/unit_tests
-[ -x tests/fuzz/run.sh ] && run_suite fuzz bash tests/fuzz/run.sh
+run_suite fuzz      bash tests/fuzz/run.sh
 run_suite routes    lua5.4 tests/routes/test_routes.lua
 run_suite lua       bash tests/lua/run.sh
 run_suite check     bash tests/check/run.sh
@@ -34,6 +34,7 @@ run_suite vtc       bash tests/vtc/run.sh
 run_suite examples  bash tests/e2e/examples.sh
 run_suite agree     bash tests/e2e/agree.sh
 run_suite normalize bash tests/e2e/normalize.sh
+run_suite safe      bash tests/e2e/safe_defaults.sh
 run_suite version   bash tests/version/run.sh
 for t in tests/traffic/*.sh; do
     [ -f "$t" ] && run_suite "traffic-$(basename "$t" .sh)" bash "$t"

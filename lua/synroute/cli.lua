@@ -30,8 +30,11 @@ commands:
         --src ADDR      client address (default 127.0.0.1)
   check CONFIG [--probe] [--synapse-version V]
         check a deployment; prints every problem with file:line
-  haproxy CONFIG [-o FILE] [--probe] [--synapse-version V]
+  haproxy CONFIG [-o FILE] [--portable] [--snippet] [--probe] [--synapse-version V]
         generate the HAProxy configuration for a deployment
+        --portable       paths relative to "${SYNROUTE_ROOT}" (as the examples are)
+        --snippet        only the global lines, frontend rules and backends, for
+                         an existing (e.g. TLS) frontend
         --synapse-version V  route for Synapse V instead of synapse_version
         --probe          ask the running main process which Synapse it is
                          (GET /_matrix/federation/v1/version, no auth), warn
@@ -109,11 +112,14 @@ function M.parse_explain_args(args)
             v, err = val(a); o.version = v
         elseif a == "--routes" then
             v, err = val(a); o.routes = v
-        elseif a == "-H" or a == "--header" then
-            v, err = val(a)
+        elseif a == "-H" or a == "--header" or (a:match("^%-H.") and not name) then
+            if a:match("^%-H.") then v = a:sub(3) else v, err = val(a) end
+            -- HTTP field values cannot carry CR, LF or NUL: HAProxy rejects
+            -- such a request, so explain refuses it rather than guess
+            if v and v:find("[\r\n%z]") then
+                v, err = nil, "header value contains CR, LF or NUL: " .. (v:match("^[^:]*") or "")
+            end
             if v then o.headers[#o.headers + 1] = v end
-        elseif a:match("^%-H.") and not name then
-            o.headers[#o.headers + 1] = a:sub(3)
         elseif a == "--src" then
             v, err = val(a); o.src = v
         elseif a == "--" then

@@ -11,9 +11,9 @@
 #
 # tests/e2e/agree/prepare.lua computes every explain in one lua5.4 process
 # (require("synroute.api"), the code path of `synroute explain`) and writes an
-# HAProxy config: the design.md frontend rules on 127.0.0.1:39000, one backend
+# HAProxy config: the design.md frontend rules on 127.0.0.1:23000, one backend
 # per pool whose server is a stand-in frontend on that worker's port
-# (39002, 39010-39031) answering "X-Worker: <pool>". HAProxy reports the class,
+# (23002, 23010-23031) answering "X-Worker: <pool>". HAProxy reports the class,
 # backend and key it computed in response headers. Every case is sent with one
 # curl run (curl -K, verbatim request target, the case's source address passed
 # in X-Agree-Src and applied with set-src). Per case we compare:
@@ -69,7 +69,7 @@ port_busy() {   # true if something listens on 127.0.0.1:$1
 }
 for p in $(cat "$work/ports.txt"); do
     if port_busy "$p"; then
-        echo "FAIL agree/setup: 127.0.0.1:$p is already in use (agree.sh needs 39000-39099)"; exit 1
+        echo "FAIL agree/setup: 127.0.0.1:$p is already in use (agree.sh needs 23000-23099)"; exit 1
     fi
 done
 
@@ -78,11 +78,11 @@ haproxy -c -q -f "$work/haproxy.cfg" >"$work/check.out" 2>&1 || {
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>&1 &
 hapid=$!
 for _ in $(seq 1 50); do
-    port_busy 39000 && break
+    port_busy 23000 && break
     kill -0 "$hapid" 2>/dev/null || break
     sleep 0.1
 done
-if ! port_busy 39000; then
+if ! port_busy 23000; then
     echo "FAIL agree/setup: HAProxy did not start:"; sed 's/^/    /' "$work/haproxy.out" | head -30; exit 1
 fi
 

@@ -89,6 +89,9 @@ why=""
 grep -qx "$X" "$tmp/a2" && why="${why:+$why; }A sent users to $X"
 check learned-on-b-same-on-a "$why"
 
-bad=$( { sock node1 "show table sync"; sock node2 "show table sync"; } | grep 'key=' | grep -vcE 'key=[0-9a-f]{16} ')
-check tables-hashed "$([ "$bad" -eq 0 ] || echo "$bad entries are not 16-hex keys")"
+dump=$( { sock node1 "show table sync"; sock node2 "show table sync"; } | grep 'key=')
+n=$(printf '%s\n' "$dump" | grep -c 'key=')
+bad=$(printf '%s\n' "$dump" | grep 'key=' | grep -vcE 'key=[0-9a-f]{16} ')
+check tables-hashed "$( if [ "$n" -eq 0 ]; then echo "the table dumps hold no entries (dump failed?)";
+                        elif [ "$bad" -ne 0 ]; then echo "$bad entries are not 16-hex keys"; fi )"
 exit $(( fails > 0 ))

@@ -39,7 +39,7 @@ if not (eng.dep and eng.dep.main and eng.dep.pools) then
     os.exit(2)
 end
 
-local ROUTER_PORT = 39000   -- conf/all's listen address
+local ROUTER_PORT = 23000   -- conf/all's listen address
 
 local function split_tab(line)
     local t = {}
