@@ -13,16 +13,8 @@ end
 local api = require("synroute.api")
 local json = require("synroute.json")
 
-local passed, failed = 0, 0
-local function check(name, cond, why)
-    if cond then
-        passed = passed + 1
-        print("ok " .. prefix .. "/" .. name)
-    else
-        failed = failed + 1
-        print("FAIL " .. prefix .. "/" .. name .. ": " .. tostring(why or "condition false"))
-    end
-end
+local kit = dofile(here .. "/testkit.lua")(prefix)
+local check, eq = kit.check, kit.eq
 
 local function q(s)
     return "'" .. s:gsub("'", "'\\''") .. "'"
@@ -179,5 +171,4 @@ do
 end
 
 os.remove(tmp)
-io.stderr:write(string.format("%s: %d passed, %d failed\n", prefix, passed, failed))
-os.exit(failed == 0 and 0 or 1)
+kit.finish()

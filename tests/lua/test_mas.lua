@@ -8,21 +8,8 @@ local prefix = (arg and arg[1] or "lua") .. "/mas"
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local root = here .. "/../.."
 
-local passed, failed = 0, 0
-local function check(name, cond, why)
-    if cond then
-        passed = passed + 1
-        print("ok " .. prefix .. "/" .. name)
-    else
-        failed = failed + 1
-        print("FAIL " .. prefix .. "/" .. name .. ": " .. tostring(why or "condition false"))
-    end
-end
-local function eq(name, got, want)
-    check(name, got == want, string.format("got %s want %s",
-        type(got) == "string" and string.format("%q", got) or tostring(got),
-        type(want) == "string" and string.format("%q", want) or tostring(want)))
-end
+local kit = dofile(here .. "/testkit.lua")(prefix)
+local check, eq = kit.check, kit.eq
 
 local mas = require("synroute.mas")
 local api = require("synroute.api")
@@ -514,5 +501,4 @@ do
     check("lint/no-globals", listing ~= "" and g == nil, g or "no listing")
 end
 
-print(string.format("%s: %d passed, %d failed", prefix, passed, failed))
-os.exit(failed == 0 and 0 or 1)
+kit.finish()

@@ -5,21 +5,8 @@
 local prefix = (arg and arg[1] or "lua") .. "/unit"
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 
-local passed, failed = 0, 0
-local function check(name, cond, why)
-    if cond then
-        passed = passed + 1
-        print("ok " .. prefix .. "/" .. name)
-    else
-        failed = failed + 1
-        print("FAIL " .. prefix .. "/" .. name .. ": " .. tostring(why or "condition false"))
-    end
-end
-local function eq(name, got, want)
-    check(name, got == want, string.format("got %s want %s",
-        type(got) == "string" and string.format("%q", got) or tostring(got),
-        type(want) == "string" and string.format("%q", want) or tostring(want)))
-end
+local kit = dofile(here .. "/testkit.lua")(prefix)
+local check, eq = kit.check, kit.eq
 
 ---------------------------------------------------------------- json
 local json = require("synroute.json")
@@ -353,5 +340,4 @@ do
     end
 end
 
-io.stderr:write(string.format("%s: %d passed, %d failed\n", prefix, passed, failed))
-os.exit(failed == 0 and 0 or 1)
+kit.finish()
