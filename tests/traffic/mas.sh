@@ -16,29 +16,8 @@
 # 22990 (synroute, resolution on), 22991 (synroute, resolution off).
 set -u
 T=traffic/mas
-root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root" || exit 2
-export LUA_PATH="$root/lua/?.lua;;" LUA_CPATH="$root/build/5.4/?.so;;"
-unset SYNROUTE_CONFIG
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-mas.XXXXXX")
-pids=()
-fails=0
-ok() { echo "ok $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
-check() { if [ -z "$2" ]; then ok "$1"; else fail "$1" "$2"; fi; }
-stop_pid() {
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 30); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null
-}
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shared set-up: paths, lock, tmp dir, ok/fail/check, stop_pid, cleanup trap
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
 # alice's access tokens, one per 5-minute refresh; a revoked one; a Synapse token of alice
 A=(mat_aL1cEr0tAt1on0000000000000001_Xq7Lp2 mat_aL1cEr0tAt1on0000000000000002_Bz4Nk8
