@@ -35,7 +35,7 @@ trap 'rm -rf "$tmp"' EXIT
 cfg=$ROOT/examples/bench/haproxy.cfg
 # action variant: the converter lines replaced by one Lua action
 awk -v glue="$ROOT/tests/bench/action_glue.lua" '
-    /lua-load .*haproxy.lua/ { print; print "    lua-load \"" glue "\""; next }
+    /lua-load(-per-thread)? .*haproxy.lua/ { print; print "    " $1 " \"" glue "\""; next }
     /set-var-fmt\(txn.synroute_in\)/ { print "    http-request lua.synroute_action"; next }
     /var\(txn.synroute_in\)|unset-var\(txn.synroute_in\)|field\([123],\|\)/ { next }
     { print }' "$cfg" > "$tmp/action.cfg"
