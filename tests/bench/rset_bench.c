@@ -25,66 +25,6 @@
 #define ROUNDS_LOOP 11
 #define MAX_REQ     100000
 
-static const char *const fallback_patterns[] = {
-    "^/_matrix/client/(r0|v3)/sync$",
-    "^/_matrix/client/(api/v1|r0|v3)/events$",
-    "^/_matrix/client/(api/v1|r0|v3)/initialSync$",
-    "^/_matrix/client/(api/v1|r0|v3)/rooms/[^/]+/initialSync$",
-    "^/_matrix/federation/v1/event/",
-    "^/_matrix/federation/v1/state/",
-    "^/_matrix/federation/v1/state_ids/",
-    "^/_matrix/federation/v1/backfill/",
-    "^/_matrix/federation/v1/get_missing_events/",
-    "^/_matrix/federation/v1/publicRooms",
-    "^/_matrix/federation/v1/query/",
-    "^/_matrix/federation/v1/make_join/",
-    "^/_matrix/federation/v1/make_leave/",
-    "^/_matrix/federation/(v1|v2)/send_join/",
-    "^/_matrix/federation/(v1|v2)/send_leave/",
-    "^/_matrix/federation/(v1|v2)/invite/",
-    "^/_matrix/federation/v1/event_auth/",
-    "^/_matrix/federation/v1/user/devices/",
-    "^/_matrix/key/v2/query",
-    "^/_matrix/federation/v1/hierarchy/",
-    "^/_matrix/federation/v1/send/",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/createRoom$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/publicRooms$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/joined_members$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/context/.*$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/members$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/state$",
-    "^/_matrix/client/(r0|v3|unstable)/account/whoami$",
-    "^/_matrix/client/(r0|v3|unstable)/devices$",
-    "^/_matrix/client/versions$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/joined_rooms$",
-    "^/_matrix/client/(r0|v3|unstable)/keys/query$",
-    "^/_matrix/client/(r0|v3|unstable)/keys/changes$",
-    "^/_matrix/client/(r0|v3|unstable)/keys/claim$",
-    "^/_matrix/client/(r0|v3|unstable)/room_keys/",
-    "^/_matrix/client/(r0|v3|unstable)/keys/upload",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/login$",
-    "^/_matrix/client/(r0|v3|unstable)/register$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/redact",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/send",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/state/",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/(join|invite|leave|ban|unban|kick)$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/join/",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/knock/",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/profile/",
-    "^/_matrix/client/(r0|v3|unstable)/.*/tags",
-    "^/_matrix/client/(r0|v3|unstable)/.*/account_data",
-    "^/_matrix/client/(r0|v3|unstable)/rooms/.*/receipt",
-    "^/_matrix/client/(r0|v3|unstable)/rooms/.*/read_markers",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/presence/",
-    "^/_matrix/client/(r0|v3|unstable)/user_directory/search$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/messages$",
-    "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/typing",
-    "^/_matrix/client/(r0|v3|unstable)/sendToDevice/",
-    "^/_matrix/media/",
-    "^/_matrix/client/v1/media/",
-    "^/_matrix/federation/v1/media/",
-};
 
 typedef struct { char *path; size_t len; unsigned mbit; char kind[32]; char *in; size_t inlen; } req;
 
@@ -210,15 +150,10 @@ int main(int argc, char **argv)
 
     np = load_routes(routes_path, &pats, &masks, &names, &doc);
     if (np < 0) {
-        np = (long)(sizeof fallback_patterns / sizeof fallback_patterns[0]);
-        printf("routes: %s unusable; using the built-in fallback list (%ld reference patterns)\n",
-               routes_path, np);
-        pats = (const char **)fallback_patterns;
-        masks = NULL;
-        names = NULL;
-    } else {
-        printf("routes: %ld patterns from %s\n", np, routes_path);
+        fprintf(stderr, "rset_bench: cannot load the route patterns from %s\n", routes_path);
+        return 1;
     }
+    printf("routes: %ld patterns from %s\n", np, routes_path);
     nr = load_mix(mix_path, reqs);
     if (nr <= 0) {
         fprintf(stderr, "rset_bench: cannot read requests from %s (set BENCH_DIR)\n", mix_path);
