@@ -2,8 +2,7 @@
  * rset_bench.c - micro-benchmark of the regex set against the naive loop.
  *
  * Loads every route's pattern and methods from routes/routes.yaml (with
- * sr_yaml; a built-in list of reference routes when the file is absent),
- * then classifies (path without query, method) of every line of mix.tsv
+ * sr_yaml; exit 1 if it cannot), then classifies (path without query, method) of every line of mix.tsv
  * many times, with sr_rset_match and with sr_rset_match_loop. Prints the
  * median nanoseconds per classification of each, their ratio, and whether
  * both gave the same answer for every line. Targets (reported, not
