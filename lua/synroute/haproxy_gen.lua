@@ -208,7 +208,8 @@ local function frontend_rules(dep, opts, out, indent)
     L("http-response set-header X-Synroute-Backend %[var(txn.synroute_backend)]")
     L("http-response set-header X-Synroute-Class %[var(txn.synroute_class)]")
   end
-  L("use_backend %[var(txn.synroute_backend)] if { var(txn.synroute_backend) -m found }")
+  L("# an absent or unknown backend name falls through to default_backend (main)")
+  L("use_backend %[var(txn.synroute_backend)]")
 end
 
 local LOG_FORMAT = '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %HM %HPO class=%[var(txn.synroute_class)] backend=%[var(txn.synroute_backend)]"'
