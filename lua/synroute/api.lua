@@ -261,11 +261,12 @@ end
 
 -- The generated frontend's normalize-uri rules, in their order, so that
 -- explain sees the path HAProxy routes on (checked against HAProxy 2.6.12):
---   path-merge-slashes        if the path has "//"
---   path-strip-dot            if the path has "/."   ("/a/./b" -> "/a/b", "/a/." -> "/a/")
---   path-strip-dotdot full    if the path has "/."   (leading ".." dropped too)
---   percent-decode-unreserved strict  if the target has "%" (path and query)
---   percent-to-uppercase strict       if the target has "%"
+--   path-merge-slashes        (a no-op unless the path has "//")
+--   path-strip-dot            ("/a/./b" -> "/a/b", "/a/." -> "/a/"; no-op without "/.")
+--   path-strip-dotdot full    (leading ".." dropped too; no-op without "/.")
+--   percent-decode-unreserved strict  (path and query; no-op without "%")
+--   percent-to-uppercase strict
+-- (the frontend runs them only for targets with "//", "/." or "%": same result)
 -- `strict`: a "%" not followed by two hex digits makes HAProxy answer 400
 -- before routing; normalize() then returns the target unchanged plus `true`.
 local function strip_dots(path)

@@ -14,7 +14,7 @@ if ss -ltn | grep -q "127.0.0.1:$port "; then echo "FAIL normalize/port: 127.0.0
     printf 'global\n    expose-experimental-directives\ndefaults\n    mode http\n'
     printf '    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n'
     printf 'frontend f\n    bind 127.0.0.1:%s\n' "$port"
-    grep 'http-request normalize-uri' examples/full/haproxy.cfg
+    grep -E 'synroute_odd_target|synroute_norm|http-request normalize-uri' examples/full/haproxy.cfg
     printf '    http-request return status 200 content-type text/plain lf-string "%%[pathq]"\n'
 } > "$tmp/n.cfg"
 [ "$(grep -c normalize-uri "$tmp/n.cfg")" -ge 3 ] || { echo "FAIL normalize/rules: no normalize-uri lines in examples/full/haproxy.cfg"; exit 1; }
