@@ -11,35 +11,8 @@
 #   sticky       the same user's syncs and the same room's sends land on one worker
 # Prints "ok e2e/<example>/<what>" or "FAIL e2e/<example>/<what>: why".
 # Every process is started here and stopped by PID (also on Ctrl-C).
-set -u
-root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
-cd "$root" || exit 2
-export SYNROUTE_ROOT=$root
-export LUA_PATH="$root/lua/?.lua;;"
-export LUA_CPATH="$root/build/5.4/?.so;;"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-e2e.XXXXXX")
-pids=()
-stop_all() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        local alive=0
-        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.3
-    done
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    pids=()
-}
-cleanup() { stop_all; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fails=0
-ok() { echo "ok e2e/$1"; }
-fail() { echo "FAIL e2e/$1: $2"; fails=$((fails+1)); }
-syn() { timeout 20 "$root/bin/synroute" "$@"; }
-standin() { timeout 20 lua5.4 "$root/tests/standin/standin.lua" "$@"; }
+T=e2e
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, stop_all, syn, standin
 
 alice=$(standin token alice); bob=$(standin token bob)
 AS='Bearer example-as-token-not-a-secret'
@@ -83,7 +56,6 @@ replication_encoded_slash|POST|/_synapse/replication%2Fsend_event/x||404|404|404
 replication_bare|GET|/_synapse/replication||404|404|404
 "
 
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 
 # --snippet: checked-in snippet regenerates identically; the static template
 # haproxy/frontend-rules.cfg holds the same rules; pasted into a frontend of

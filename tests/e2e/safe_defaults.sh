@@ -6,17 +6,9 @@
 #   - replication and MAS-internal paths still get the Matrix 404 and reach
 #     no process (the plain ACL, independent of Lua),
 #   - everything else still reaches main (default_backend).
-set -u
-cd "$(dirname "$0")/../.."
-root=$PWD
-export LUA_PATH="$root/lua/?.lua;;" LUA_CPATH="$root/build/5.4/?.so;;"
+T=e2e/safe
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, stop_all, standin
 port=22792
-tmp=$(mktemp -d); pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
-ok() { echo "ok e2e/safe/$1"; }
-fail() { echo "FAIL e2e/safe/$1: $2"; fails=$((fails + 1)); }
 
 cfg=examples/full/haproxy.cfg
 bind=$(sed -n 's/^ *bind \([^ ]*\)$/\1/p' "$cfg" | head -1)
@@ -25,7 +17,7 @@ grep -q 'lua\.synroute$' "$cfg" || { fail setup "no converter line in $cfg"; exi
 sed -e '/var(txn.synroute_in),lua\.synroute$/d' -e "s|^    bind $bind\$|    bind 127.0.0.1:$port|" "$cfg" > "$tmp/nolua.cfg"
 if grep -q 'lua\.synroute$' "$tmp/nolua.cfg"; then fail setup "converter line still there"; exit 1; fi
 
-timeout 20 lua5.4 tests/standin/standin.lua config examples/full/synroute.yaml > "$tmp/standin.cfg" || { fail setup "standin config"; exit 1; }
+standin config examples/full/synroute.yaml > "$tmp/standin.cfg" || { fail setup "standin config"; exit 1; }
 mainport=$(sed -n 's/^ *server main [^ ]*:\([0-9]*\) check$/\1/p' "$cfg" | head -1)
 if ss -Hltn 2>/dev/null | awk '{print $4}' | grep -qE ":($port|$mainport)\$"; then fail setup "ports $port/$mainport busy"; exit 1; fi
 haproxy -db -f "$tmp/standin.cfg" > "$tmp/standin.log" 2>&1 & pids+=($!)

@@ -19,44 +19,14 @@
 #   sock NAME CMD                 a stats-socket command
 #   worker ARGS...                curl; prints the X-Worker header
 #   urls < list > file            URLs -> a `curl -K` file
-set -u
-root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root" || exit 2
-export SYNROUTE_ROOT=$root
-export LUA_PATH="$root/lua/?.lua;;"
-export LUA_CPATH="$root/build/5.4/?.so;;"
-unset SYNROUTE_CONFIG
+T=${T:-traffic}
+# root, tmp, pids, ok/fail/check, stop_pid, stop_all, cleanup trap, syn, standin
+. "$(dirname -- "${BASH_SOURCE[0]}")/../lib.bash"
 # One traffic test at a time on this machine (they share ports): another
 # checkout or another user of this one may be running them right now.
 exec 9>"${TMPDIR:-/tmp}/synroute-traffic.lock"
-if ! flock -w 180 9; then echo "FAIL ${T:-traffic}/setup: another traffic test held the lock for 180 s"; exit 1; fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-traffic.XXXXXX")
-pids=()
+if ! flock -w 180 9; then echo "FAIL $T/setup: another traffic test held the lock for 180 s"; exit 1; fi
 declare -A hp_pid=() st_pid=()
-fails=0
-T=${T:-traffic}
-ok() { echo "ok $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails+1)); }
-check() { if [ -z "$2" ]; then ok "$1"; else fail "$1" "$2"; fi; }
-
-stop_pid() {
-    local p=$1
-    kill -TERM "$p" 2>/dev/null || return 0
-    for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-}
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-syn() { timeout 20 "$root/bin/synroute" "$@"; }
-standin() { timeout 20 lua5.4 "$root/tests/standin/standin.lua" "$@"; }
 AS_TOKEN=traffic-as-token-0123456789abcdef
 LISTEN=127.0.0.1:22190
 base=http://$LISTEN

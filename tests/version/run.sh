@@ -26,36 +26,8 @@
 #               main's URL, --probe/--probe-url argument handling
 # Ports: 127.0.0.1:22600-22699 only. Every process is started here and stopped
 # by PID (also on Ctrl-C). Prints "ok version/<what>" / "FAIL version/<what>: why".
-set -u
-root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
-cd "$root" || exit 2
-export LUA_PATH="$root/lua/?.lua;;"
-export LUA_CPATH="$root/build/5.4/?.so;;"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-version.XXXXXX")
-pids=()
-stop_pid() {   # pid: TERM, wait up to 3 s, KILL
-    local p=$1
-    kill -TERM "$p" 2>/dev/null
-    for _ in $(seq 10); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.3; done
-    kill -KILL "$p" 2>/dev/null
-}
-stop_all() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do stop_pid "$p"; done
-    pids=()
-}
-cleanup() { stop_all; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fails=0
-ok() { echo "ok version/$1"; }
-fail() { echo "FAIL version/$1: $2"; fails=$((fails+1)); }
-syn() { timeout 20 "$root/bin/synroute" "$@"; }
-standin() { timeout 20 lua5.4 "$root/tests/standin/standin.lua" "$@"; }
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+T=version
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, stop_all, syn, standin, json_field
 versions=(1.65 1.100 1.157)
 
 # ---------------------------------------------------------------------------
