@@ -3,6 +3,7 @@
 --   synroute explain [--config FILE] [--version V] METHOD TARGET [-H 'Name: value']... [--src ADDR]
 --   synroute check CONFIG [--probe [--probe-url URL]]                (synroute.check)
 --   synroute haproxy CONFIG [-o FILE] [--probe [--probe-url URL]]    (synroute.haproxy_gen)
+--   synroute replay [--config FILE] [options] ACCESS_LOG              (synroute.replay)
 --   synroute --help | help [COMMAND] | --version
 --
 -- Exit codes: 0 ok, 1 data error (bad config, bad routes.yaml, ...), 2 usage error.
@@ -41,6 +42,12 @@ commands:
                          if that differs from synapse_version, and use it;
                          also sends GET /health to every server
         --probe-url URL  probe this URL instead of main's listener (implies --probe)
+  replay [--config FILE] [--synapse-version V] [--format auto|nginx|haproxy]
+         [--map FROM=PROCESS]... [--all] ACCESS_LOG
+        replay an nginx "combined" or HAProxy httplog access log (- for stdin):
+        the class and pool synroute would pick per request, a table per class,
+        and the requests whose recorded upstream is not in that pool
+        (synroute replay --help for details)
   help [COMMAND]
         this text
 
@@ -325,6 +332,9 @@ local COMMANDS = {
     explain = M.explain,
     check = function(args) return with_probe("check", "synroute.check", args) end,
     haproxy = function(args) return with_probe("haproxy", "synroute.haproxy_gen", args) end,
+    replay = function(args)
+        return require("synroute.replay").main(args, { default_config = default_config() })
+    end,
 }
 
 function M.main(args)
