@@ -35,6 +35,7 @@ run_suite examples  bash tests/e2e/examples.sh
 run_suite agree     bash tests/e2e/agree.sh
 run_suite normalize bash tests/e2e/normalize.sh
 run_suite safe      bash tests/e2e/safe_defaults.sh
+run_suite replay    bash tests/e2e/replay.sh
 run_suite version   bash tests/version/run.sh
 for t in tests/traffic/*.sh; do
     [ -f "$t" ] && run_suite "traffic-$(basename "$t" .sh)" bash "$t"
