@@ -177,7 +177,7 @@ M.norm_addr = norm_addr
 
 -- The upstream of an nginx line: what follows the user agent. Returns the
 -- last address of the first address list (the one that answered), "-"
--- when the field says there was none, or nil when no field is an address.
+-- when no field is an address but one is "-" (nginx answered itself), or nil.
 local function nginx_upstream(extra)
     if extra == nil or extra:match("^%s*$") then return nil end
     local keyed = extra:match('upstream_addr="([^"]*)"') or extra:match('upstream="([^"]*)"')
@@ -191,12 +191,13 @@ local function nginx_upstream(extra)
         local bare = extra:gsub('"[^"]*"', " ")
         candidates[#candidates + 1] = bare
     end
+    -- the first field holding an address wins; "-" only when none does
+    local dash = false
     for _, c in ipairs(candidates) do
-        if c == "-" then return "-" end
         local last
         local started = false
-        if c:match("^%s*%-%s") or c:match("^%s*%-$") then return "-" end
         for tok in c:gmatch("%S+") do
+            if tok == "-" then dash = true end
             local a = norm_addr(tok)
             if a then
                 last, started = a, true
@@ -206,6 +207,7 @@ local function nginx_upstream(extra)
         end
         if last then return last end
     end
+    if dash then return "-" end
     return nil
 end
 
@@ -402,14 +404,26 @@ local function canon_name(n)
     return n:lower():gsub("_", "-")
 end
 
--- dep -> resolver(rec) -> { [process] = true } | nil
--- maps: list of { from = glob, to = { process, ... } }
+-- dep -> resolver(rec) -> { [process] = true }, how | nil
+-- maps: list of { from = pattern, to = { process, ... } }. In order:
+--   --map (FROM against the address, backend/server or server name);
+--   an address equal to a process's listener (localhost = 127.0.0.1);
+--   an address whose host is no listener's host but whose port only one
+--     process listens on (containers: the log has the container's address,
+--     the Synapse files its name), how = "port";
+--   a server name equal to a worker_name (case and "-"/"_" aside).
 local function resolver(dep, maps)
-    local by_addr, by_name = {}, {}
+    local by_addr, by_name, hosts, by_port = {}, {}, {}, {}
     for _, p in ipairs(dep.processes or {}) do
         local key = p.path and ("unix:" .. p.path) or norm_addr((p.host:find(":", 1, true) and
             "[" .. p.host .. "]" or p.host) .. ":" .. tostring(p.port))
         if key then by_addr[key] = by_addr[key] or p.name end
+        if p.port then
+            hosts[key:match("^(.*):%d+$")] = true
+            local ps = by_port[p.port] or {}
+            ps[p.name] = true
+            by_port[p.port] = ps
+        end
     end
     local names = { main = "main" }
     for _, w in ipairs(dep.workers or {}) do names[canon_name(w.name)] = w.name end
@@ -417,20 +431,25 @@ local function resolver(dep, maps)
     return function(rec)
         local up = rec.upstream
         if not up then return nil end
-        local srv = up:match("/([^/]*)$")
+        local srv = not rec.upstream_addr and up:match("/([^/]*)$") or nil
         for _, m in ipairs(maps) do
             if up:match(m.from) or (srv and srv:match(m.from)) then
                 local set = {}
                 for _, p in ipairs(m.to) do set[p] = true end
-                return set
+                return set, "map"
             end
         end
         if rec.upstream_addr then
             local p = by_addr[rec.upstream_addr]
-            return p and { [p] = true } or nil
+            if p then return { [p] = true }, "address" end
+            local host, port = rec.upstream_addr:match("^(.*):(%d+)$")
+            local ps = port and not hosts[host] and by_port[tonumber(port)]
+            local only = ps and next(ps)
+            if only and next(ps, only) == nil then return { [only] = true }, "port" end
+            return nil
         end
         local p = srv and by_name[canon_name(srv)]
-        return p and { [p] = true } or nil
+        return p and { [p] = true } or nil, "name"
     end
 end
 
@@ -442,6 +461,7 @@ local function build_maps(dep, specs)
     for _, spec in ipairs(specs) do
         local from, to = spec:match("^(.+)=(.+)$")
         if not from then return nil, "--map " .. spec .. ": expected FROM=PROCESS" end
+        from = norm_addr(from) or from   -- localhost:8008 = 127.0.0.1:8008
         local list = {}
         for _, name in ipairs(all) do
             if name:match(glob_pattern(to)) then list[#list + 1] = name end
@@ -506,7 +526,7 @@ function M.new(eng, dep, maps)
     local self = setmetatable({
         eng = eng, dep = dep, resolve = resolver(dep, maps or {}), routes = by_id,
         total = 0, classes = {}, moved = capped(), moves = {}, compared = 0, unmapped = {},
-        answered_by_proxy = 0, no_upstream = 0, bad = {}, formats = {}, logged = 0,
+        answered_by_proxy = 0, no_upstream = 0, by_port = {}, bad = {}, formats = {}, logged = 0,
         logged_differ = capped(), refined_by_log = 0, decisions = {},
     }, Replay)
     return self
@@ -576,7 +596,11 @@ function Replay:add(lineno, line, format, keep)
     elseif not rec.upstream then
         self.no_upstream = self.no_upstream + 1
     else
-        local set = self.resolve(rec)
+        local set, how = self.resolve(rec)
+        if how == "port" and set then
+            local p = next(set)
+            self.by_port[rec.upstream] = p
+        end
         if not set then
             self.unmapped[rec.upstream] = (self.unmapped[rec.upstream] or 0) + 1
             item.from = rec.upstream .. "?"
@@ -696,6 +720,12 @@ function Replay:render(out, opts)
     end
     if self.answered_by_proxy > 0 then
         w("  " .. plural(self.answered_by_proxy, "request was", "requests were") .. " answered by the proxy itself (no upstream)")
+    end
+    local bp = sorted_names(self.by_port)
+    if #bp > 0 then
+        local parts = {}
+        for _, a in ipairs(bp) do parts[#parts + 1] = a .. " = " .. self.by_port[a] end
+        w("  matched by port only (no listener has that host; --map to override): " .. table.concat(parts, ", "))
     end
     local um = sorted_names(self.unmapped)
     if #um > 0 then

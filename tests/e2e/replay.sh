@@ -113,6 +113,20 @@ grep -q '(Synapse 1.67, --synapse-version)' "$tmp/v167.out" \
     && ! grep -q '^  line 29 ' <(sed -n '/^requests that move:/,/^$/p' "$tmp/nu.out")
 check nginx/synapse-version "$([ $? = 0 ] || grep -E 'Synapse|line 29 ' "$tmp/v167.out" | head -3 | tr '\n' ' ')"
 
+# extra quoted fields before $upstream_addr (X-Forwarded-For, host, a label);
+# container addresses that no Synapse file names: matched by their unique
+# port, or by --map (localhost spelling aside)
+syn replay --config "$cfg" "$logs/nginx-routing-debug.log" > "$tmp/rd.out" 2>&1
+d=$(diff <(echo 'synchrotron-1 -> initial_sync 1') <(moves "$tmp/rd.out") | tr '\n' ' ')
+grep -q '^  matched by port only (no listener has that host; --map to override): 172.18.0.9:24022 = synchrotron-1, 172.18.0.9:24023 = synchrotron-2$' "$tmp/rd.out" \
+    && grep -q '(--map FROM=PROCESS): 172.18.0.2:8008 (1)$' "$tmp/rd.out" \
+    && grep -q '1 request was answered by the proxy itself' "$tmp/rd.out" || d="$d $(grep -A3 '^moved' "$tmp/rd.out" | tr '\n' ' ')"
+check nginx/upstream-after-other-fields "$d"
+syn replay --config "$cfg" --map '172.18.0.2:8008=main' "$logs/nginx-routing-debug.log" > "$tmp/rdm.out" 2>&1
+d=$(diff <(printf '%s\n' 'main -> encryption 1' 'synchrotron-1 -> initial_sync 1') <(moves "$tmp/rdm.out") | tr '\n' ' ')
+grep -q '^moved: 2 of 3 ' "$tmp/rdm.out" || d="$d $(grep '^moved' "$tmp/rdm.out")"
+check nginx/map-address "$d"
+
 # ---------------------------------------------------------------- HAProxy httplog sample
 syn replay --config "$cfg" --all "$logs/haproxy-httplog.log" > "$tmp/hl.out" 2>&1; rc=$?
 want_table='class                  requests   share  pool

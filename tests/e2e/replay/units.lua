@@ -51,6 +51,8 @@ has("nginx/upstream-unix", replay.parse_line(C .. " unix:/run/synapse/main.sock"
     { upstream = "unix:/run/synapse/main.sock" })
 has("nginx/upstream-dash", replay.parse_line(C .. " - 0.000"), { upstream = nil, upstream_none = true })
 has("nginx/upstream-dash-quoted", replay.parse_line(C .. ' "-"'), { upstream = nil, upstream_none = true })
+has("nginx/upstream-after-dash-field", replay.parse_line(C .. ' "-" "matrix.example.org" "sync_up" "172.18.0.9:8008" "200"'),
+    { upstream = "172.18.0.9:8008" })
 has("nginx/no-address-field", replay.parse_line(C .. " 0.004 matrix.example.org"), { upstream = nil, upstream_none = nil })
 has("nginx/escaped-quote", replay.parse_line(
     '::1 - - [22/Nov/2026:10:00:01 +0000] "GET /x?f=\\x22a\\x22 HTTP/1.1" 200 5 "-" "a \\"b\\""'),
