@@ -48,8 +48,9 @@ usage: synroute replay [--config FILE] [--synapse-version V] [--format auto|ngin
   --map FROM=PROCESS   the recorded upstream FROM (an address, a server name or
                        backend/server; * matches any text) is the Synapse process
                        PROCESS (a worker_name, main, or a glob of them); repeatable.
-                       Without it, addresses match the processes' listeners and
-                       HAProxy server names match worker names.
+                       Without it, an address matches the process listening there
+                       (or, for a host no listener has, the only process on that
+                       port), and an HAProxy server name matches a worker_name.
   --all                also print every request's decision
 
   Query strings are printed with access_token and every token-like value
