@@ -35,7 +35,9 @@ static void sip_compress(sip_state *s, uint64_t m)
     s->v0 ^= m;
 }
 
-uint64_t sr_siphash(const sr_hkey *k, const void *data, size_t len)
+/* SipHash-2-4 of data[0..len) under k (data may be NULL when len is 0).
+ * Pure, never fails. */
+uint64_t sr_siphash(const sr_sipkey *k, const void *data, size_t len)
 {
     const unsigned char *in = data;
     sip_state s;
@@ -62,19 +64,20 @@ uint64_t sr_siphash(const sr_hkey *k, const void *data, size_t len)
 }
 
 /* Two SipHash passes over the secret under two fixed, unrelated keys (the
- * constants are arbitrary; changing them changes every hkey). Deterministic;
+ * constants are arbitrary; changing them changes every hash). Deterministic;
  * an empty secret is allowed (callers warn about weak secrets). */
-sr_hkey sr_hkey_from_secret(const char *secret, size_t len)
+sr_sipkey sr_sipkey_from_secret(const char *secret, size_t len)
 {
-    static const sr_hkey ka = { 0x73796e726f757465ULL, 0x2d6b65792d412d31ULL };
-    static const sr_hkey kb = { 0x73796e726f757465ULL, 0x2d6b65792d422d32ULL };
-    sr_hkey out;
+    static const sr_sipkey ka = { 0x73796e726f757465ULL, 0x2d6b65792d412d31ULL };
+    static const sr_sipkey kb = { 0x73796e726f757465ULL, 0x2d6b65792d422d32ULL };
+    sr_sipkey out;
     if (!secret) { secret = ""; len = 0; }
     out.k0 = sr_siphash(&ka, secret, len);
     out.k1 = sr_siphash(&kb, secret, len);
     return out;
 }
 
+/* v as 16 lowercase hex digits and a NUL in out. Never fails. */
 void sr_hex64(uint64_t v, char out[17])
 {
     static const char digits[] = "0123456789abcdef";
