@@ -19,11 +19,11 @@
 #include "compat.h"
 #include "sr_core.h"
 
-#define SR_VERSION   "0.1.0"
-#define MT_RSET      "synroute.rset"
-#define MT_ROUTER    "synroute.router"
-#define ERRLEN       512
-#define PACKED_MAX   600   /* backend (<=255) | class (<=255) | hkey (16)  */
+#define SR_VERSION "0.1.0"
+#define MT_RSET    "synroute.rset"
+#define MT_ROUTER  "synroute.router"
+#define ERRLEN     512
+#define PACKED_MAX 600 /* backend (<=255) | class (<=255) | hkey (16)  */
 
 /* The YAML null sentinel: a light userdata holding the address of an
  * immutable object. Module functions get it as upvalue 1 (push_null). */
@@ -32,7 +32,10 @@ static const char sr_null_tag = 0;
 
 /* The userdata of a regex set or a router: it owns one core object (the
  * metatable says which; the other pointer stays NULL). */
-typedef struct { sr_rset *set; sr_router *router; } l_obj;
+typedef struct {
+    sr_rset *set;
+    sr_router *router;
+} l_obj;
 
 /* A new userdata owning nothing yet, with metatable mt. */
 static l_obj *new_obj(lua_State *L, const char *mt)
@@ -96,7 +99,10 @@ static long to_mask(lua_State *L, int idx)
         for (lua_Integer i = 1; i <= n; i++) {
             size_t sl;
             const char *s;
-            if (lua_rawgeti(L, idx, i) != LUA_TSTRING) { lua_pop(L, 1); return -1; }
+            if (lua_rawgeti(L, idx, i) != LUA_TSTRING) {
+                lua_pop(L, 1);
+                return -1;
+            }
             s = lua_tolstring(L, -1, &sl);
             m |= (long)sr_method_bit(s, sl);
             lua_pop(L, 1);
@@ -242,11 +248,17 @@ static const char *field_str(lua_State *L, int idx, const char *k, int *bad)
 {
     int t = lua_getfield(L, idx, k);
     if (t == LUA_TNIL) return NULL;
-    if (t != LUA_TSTRING) { *bad = 1; return NULL; }
+    if (t != LUA_TSTRING) {
+        *bad = 1;
+        return NULL;
+    }
     {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
-        if (strlen(s) != n) { *bad = 1; return NULL; }
+        if (strlen(s) != n) {
+            *bad = 1;
+            return NULL;
+        }
         return s;
     }
 }
@@ -267,7 +279,11 @@ static int field_index(lua_State *L, int idx, const char *k, size_t max)
  * reader pushed it); readers return SPEC_BAD after pushing it. */
 #define SPEC_OK  0
 #define SPEC_BAD 1
-#define SPEC_FAIL(...) do { lua_pushfstring(L, __VA_ARGS__); return SPEC_BAD; } while (0)
+#define SPEC_FAIL(...) \
+    do { \
+        lua_pushfstring(L, __VA_ARGS__); \
+        return SPEC_BAD; \
+    } while (0)
 
 /* The spec being read: the core's spec plus writable views of its arrays
  * (userdata on the Lua stack). */
@@ -589,8 +605,8 @@ static int l_xmatrix_origin(lua_State *L)
     const char *h = luaL_checklstring(L, 1, &len);
     char dst[1024];
     long r = sr_xmatrix_origin(h, len, dst, sizeof dst);
-    return push_parsed(L, dst, r, r == 0 ? "not an X-Matrix header"
-                                         : "malformed X-Matrix header or no origin");
+    const char *why = r == 0 ? "not an X-Matrix header" : "malformed X-Matrix header or no origin";
+    return push_parsed(L, dst, r, why);
 }
 
 /* synroute.room_from_path(path) -> decoded room ID/alias | nil. */
@@ -611,7 +627,10 @@ static int l_query_param(lua_State *L)
     luaL_Buffer b;
     char *dst = luaL_buffinitsize(L, &b, qlen + 1);
     long r = sr_query_param(q, qlen, name, dst, qlen + 1);
-    if (r < 0) { lua_pushnil(L); return 1; }
+    if (r < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
     luaL_pushresultsize(&b, (size_t)r);
     return 1;
 }
@@ -647,9 +666,9 @@ static int l_glob(lua_State *L)
 /* YAML -> Lua.                                                              */
 
 typedef struct {
-    const char *name;   /* file name / chunk name for messages            */
-    int cache;          /* stack index: node lightuserdata -> Lua value   */
-    int pos;            /* stack index: the pos side table                */
+    const char *name; /* file name / chunk name for messages            */
+    int cache;        /* stack index: node lightuserdata -> Lua value   */
+    int pos;          /* stack index: the pos side table                */
     char err[ERRLEN];
 } yconv;
 
@@ -658,8 +677,9 @@ static int is_int_text(const char *s, size_t n)
 {
     size_t i = 0;
     if (n && (s[0] == '-' || s[0] == '+')) i = 1;
-    if (i == n || n - i > 18) return 0;     /* fits in 64 bits for sure */
-    for (; i < n; i++) if (s[i] < '0' || s[i] > '9') return 0;
+    if (i == n || n - i > 18) return 0; /* fits in 64 bits for sure */
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
     return 1;
 }
 
@@ -673,12 +693,17 @@ static void push_scalar(lua_State *L, const sr_ynode *n)
     size_t len = n->str ? n->len : 0;
     if (n->plain) {
         if (len == 0 || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-            !strcmp(s, "NULL")) { push_null(L); return; }
+            !strcmp(s, "NULL")) {
+            push_null(L);
+            return;
+        }
         if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
-            lua_pushboolean(L, 1); return;
+            lua_pushboolean(L, 1);
+            return;
         }
         if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
-            lua_pushboolean(L, 0); return;
+            lua_pushboolean(L, 0);
+            return;
         }
         if (is_int_text(s, len)) {
             lua_pushinteger(L, (lua_Integer)strtoll(s, NULL, 10));
@@ -716,7 +741,7 @@ static int new_container(lua_State *L, const sr_ynode *n, yconv *c)
     lua_newtable(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, ptab, "items");
-    lua_remove(L, ptab);                   /* ... tbl keys items */
+    lua_remove(L, ptab); /* ... tbl keys items */
     return tbl;
 }
 
@@ -793,13 +818,18 @@ static int push_node(lua_State *L, const sr_ynode *n, yconv *c, int depth)
 
 /* The doc is owned by a userdata with __gc while it is converted, so a
  * memory error raised by Lua cannot leak it. Returns 2: doc, pos or nil, err. */
-typedef struct { sr_ydoc *d; } l_ydoc;
+typedef struct {
+    sr_ydoc *d;
+} l_ydoc;
 
 /* __gc of the temporary doc owner. */
 static int l_ydoc_gc(lua_State *L)
 {
     l_ydoc *u = lua_touserdata(L, 1);
-    if (u && u->d) { sr_ydoc_free(u->d); u->d = NULL; }
+    if (u && u->d) {
+        sr_ydoc_free(u->d);
+        u->d = NULL;
+    }
     return 0;
 }
 
@@ -810,7 +840,11 @@ static int finish_yaml(lua_State *L, sr_ydoc *d, const char *err, const char *na
     yconv c;
     const sr_ynode *root;
     int top;
-    if (!d) { lua_pushnil(L); lua_pushstring(L, err); return 2; }
+    if (!d) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
     u = sr_newuserdata(L, sizeof *u);
     u->d = d;
     lua_createtable(L, 0, 1);
@@ -821,8 +855,10 @@ static int finish_yaml(lua_State *L, sr_ydoc *d, const char *err, const char *na
     root = sr_ydoc_root(d);
     c.name = name;
     c.err[0] = '\0';
-    lua_newtable(L); c.cache = lua_gettop(L);
-    lua_newtable(L); c.pos = lua_gettop(L);
+    lua_newtable(L);
+    c.cache = lua_gettop(L);
+    lua_newtable(L);
+    c.pos = lua_gettop(L);
     if (!root) push_null(L);
     else if (!push_node(L, root, &c, 0)) {
         sr_ydoc_free(u->d);
@@ -834,7 +870,7 @@ static int finish_yaml(lua_State *L, sr_ydoc *d, const char *err, const char *na
     }
     sr_ydoc_free(u->d);
     u->d = NULL;
-    lua_pushvalue(L, c.pos);     /* ... value pos */
+    lua_pushvalue(L, c.pos); /* ... value pos */
     return 2;
 }
 
@@ -896,14 +932,17 @@ static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_obj_gc);
     lua_setfield(L, -2, "__gc");
-    if (len) { lua_pushcfunction(L, len); lua_setfield(L, -2, "__len"); }
+    if (len) {
+        lua_pushcfunction(L, len);
+        lua_setfield(L, -2, "__len");
+    }
     lua_pushstring(L, mt);
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
 }
 
 
-int luaopen_synroute(lua_State *L);   /* no header declares it */
+int luaopen_synroute(lua_State *L); /* no header declares it */
 
 /* The module entry point (require "synroute"): returns the module table.
  * Raises only when Lua runs out of memory. */
@@ -913,7 +952,7 @@ int luaopen_synroute(lua_State *L)
     new_class(L, MT_ROUTER, router_methods, NULL);
     luaL_newlibtable(L, module_funcs);
     lua_pushlightuserdata(L, (void *)&sr_null_tag);
-    luaL_setfuncs(L, module_funcs, 1);   /* upvalue 1: the null sentinel */
+    luaL_setfuncs(L, module_funcs, 1); /* upvalue 1: the null sentinel */
     lua_pushliteral(L, SR_VERSION);
     lua_setfield(L, -2, "version");
     lua_pushlightuserdata(L, (void *)&sr_null_tag);

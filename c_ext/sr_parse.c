@@ -66,10 +66,17 @@ static const char *find_mem(const char *h, size_t hlen, const char *needle,
  * name -> SR_M_OTHER. Pure, never fails. */
 unsigned sr_method_bit(const char *m, size_t len)
 {
-    static const struct { const char *name; unsigned bit; } tab[] = {
-        { "GET", SR_M_GET }, { "HEAD", SR_M_HEAD }, { "POST", SR_M_POST },
-        { "PUT", SR_M_PUT }, { "DELETE", SR_M_DELETE },
-        { "OPTIONS", SR_M_OPTIONS }, { "PATCH", SR_M_PATCH },
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } tab[] = {
+        { "GET", SR_M_GET },
+        { "HEAD", SR_M_HEAD },
+        { "POST", SR_M_POST },
+        { "PUT", SR_M_PUT },
+        { "DELETE", SR_M_DELETE },
+        { "OPTIONS", SR_M_OPTIONS },
+        { "PATCH", SR_M_PATCH },
     };
     size_t i;
     if (!m) return SR_M_OTHER;
@@ -109,7 +116,7 @@ long sr_pct_decode(const char *src, size_t srclen, char *dst, int form)
     size_t i = 0, o = 0;
     while (i < srclen) {
         int b = pct_next(src, srclen, &i, form);
-        if (b <= 0) return -1;          /* invalid escape or NUL */
+        if (b <= 0) return -1; /* invalid escape or NUL */
         dst[o++] = (char)b;
     }
     return (long)o;
@@ -123,7 +130,7 @@ static int form_equals(const char *s, size_t n, const char *want)
     /* Fast path: without '%' or '+' the decoded name is the raw one. */
     if (n == wlen && !memchr(s, '%', n) && !memchr(s, '+', n))
         return memcmp(s, want, n) == 0;
-    if (n < wlen) return 0;               /* decoding never lengthens */
+    if (n < wlen) return 0; /* decoding never lengthens */
     while (i < n) {
         int b = pct_next(s, n, &i, 1);
         if (b <= 0 || w >= wlen || (unsigned char)want[w] != (unsigned)b)
@@ -201,10 +208,13 @@ long sr_b64_decode(const char *src, size_t srclen, char *dst, size_t dstcap,
     uint32_t acc = 0;
     int bits = 0;
     if (!src && srclen) return -1;
-    while (n > 0 && src[n - 1] == '=' && pad < 2) { n--; pad++; }
+    while (n > 0 && src[n - 1] == '=' && pad < 2) {
+        n--;
+        pad++;
+    }
     if (pad && srclen % 4 != 0) return -1;
     if (n % 4 == 1) return -1;
-    if (pad && (n % 4) + pad != 4) return -1;   /* e.g. "QQ==" ok, "QUE==" not */
+    if (pad && (n % 4) + pad != 4) return -1; /* e.g. "QQ==" ok, "QUE==" not */
     outlen = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
     if (outlen > dstcap) return -1;
     for (i = 0; i < n; i++) {
@@ -231,13 +241,17 @@ int sr_token_find(const char *auth, size_t alen, const char *query, size_t qlen,
                   char *tokbuf, size_t tokcap, const char **tok, size_t *toklen)
 {
     long r;
-    *tok = NULL; *toklen = 0;
+    *tok = NULL;
+    *toklen = 0;
     if (auth && has_prefix(auth, alen, "Bearer ") && alen > 7) {
         /* One token68-ish word: no further spaces, tabs or control bytes. */
         size_t i;
         int ok = 1;
         for (i = 7; i < alen; i++)
-            if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f) { ok = 0; break; }
+            if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f) {
+                ok = 0;
+                break;
+            }
         if (ok) {
             *tok = auth + 7;
             *toklen = alen - 7;
@@ -253,7 +267,7 @@ int sr_token_find(const char *auth, size_t alen, const char *query, size_t qlen,
     return 1;
 }
 
-#define SR_LOCALPART_MAX 255   /* a whole user ID is at most 255 bytes */
+#define SR_LOCALPART_MAX 255 /* a whole user ID is at most 255 bytes */
 
 /* Is [s, s+n) valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
 static int valid_utf8(const unsigned char *s, size_t n)
@@ -263,11 +277,20 @@ static int valid_utf8(const unsigned char *s, size_t n)
         unsigned c = s[i];
         size_t k, need;
         uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; }
-        else return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+        } else return 0;
         if (n - i <= need) return 0;
         for (k = 1; k <= need; k++) {
             if ((s[i + k] & 0xc0) != 0x80) return 0;
@@ -340,8 +363,9 @@ static sr_tok_kind classify_macaroon(const char *tok, size_t len, char *key,
         if (n - p < 4) return SR_TOK_OPAQUE;
         for (k = 0; k < 4; k++) {
             unsigned char c = (unsigned char)buf[p + k];
-            int v = (c >= '0' && c <= '9') ? c - '0'
-                  : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+            int v = (c >= '0' && c <= '9')   ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                             : -1;
             if (v < 0) return SR_TOK_OPAQUE;
             plen = plen * 16 + (size_t)v;
         }
@@ -403,7 +427,10 @@ long sr_localpart(const char *uid, size_t len, char *dst, size_t dstcap)
     const char *colon;
     size_t n;
     if (!uid && len) return -1;
-    if (len && uid[0] == '@') { uid++; len--; }
+    if (len && uid[0] == '@') {
+        uid++;
+        len--;
+    }
     colon = len ? memchr(uid, ':', len) : NULL;
     n = colon ? (size_t)(colon - uid) : len;
     if (n > dstcap) return -1;
@@ -455,7 +482,7 @@ static long take_quoted(xm_cur *x, int keep)
     size_t o = 0;
     for (;;) {
         unsigned char c;
-        if (x->p >= x->len) return -1;                 /* unterminated */
+        if (x->p >= x->len) return -1; /* unterminated */
         c = (unsigned char)x->h[x->p];
         if (c == '"') {
             x->p++;
@@ -498,7 +525,7 @@ static int take_scheme(xm_cur *x)
     s = x->p;
     n = take_token(x);
     if (!ieq(x->h + s, n, "X-Matrix")) return 0;
-    if (x->p < x->len && x->h[x->p] != ' ') return -1;   /* "X-Matrix\t", "X-Matrix/" */
+    if (x->p < x->len && x->h[x->p] != ' ') return -1; /* "X-Matrix\t", "X-Matrix/" */
     while (x->p < x->len && x->h[x->p] == ' ') x->p++;
     return 1;
 }

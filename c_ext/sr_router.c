@@ -1,4 +1,4 @@
-#define _GNU_SOURCE  /* memmem */
+#define _GNU_SOURCE /* memmem */
 /*
  * sr_router.c - the per-request routing decision (docs/design.md "Router
  * data", steps 1-6), from data built once by the Lua policy.
@@ -16,15 +16,15 @@
 
 #include "sr_util.h"
 
-#define RT_NAME_MAX   255      /* class / backend / id names                */
-#define RT_TOK_MAX    4096     /* longest token we look at (query-decoded)  */
-#define RT_PARAM_MAX  512      /* query values we read (since, user_id ...) */
-#define RT_NORM_MAX   4096     /* path bytes normalized for the block check */
-#define RT_SEG_MAX    256
+#define RT_NAME_MAX  255  /* class / backend / id names                */
+#define RT_TOK_MAX   4096 /* longest token we look at (query-decoded)  */
+#define RT_PARAM_MAX 512  /* query values we read (since, user_id ...) */
+#define RT_NORM_MAX  4096 /* path bytes normalized for the block check */
+#define RT_SEG_MAX   256
 
 typedef struct {
     char *cls, *generic_backend, *other_backend, *reason;
-    unsigned generic_methods;  /* SR_M_ALL when "any"                       */
+    unsigned generic_methods; /* SR_M_ALL when "any"                       */
     sr_key_src key;
     int as_ok;
 } rt_target;
@@ -36,22 +36,25 @@ typedef struct {
 } rt_entry;
 
 typedef struct {
-    uint64_t h;                /* keyed hash of the token                   */
-    size_t len;                /* its length (cheap extra check)            */
-    char *sender;              /* localpart                                 */
+    uint64_t h;   /* keyed hash of the token                   */
+    size_t len;   /* its length (cheap extra check)            */
+    char *sender; /* localpart                                 */
 } rt_astok;
 
 struct sr_router {
     sr_rset *set;
-    rt_entry *e; size_t ne;
-    rt_target *t; size_t nt;
+    rt_entry *e;
+    size_t ne;
+    rt_target *t;
+    size_t nt;
     int fallback;
-    int blocked;               /* index of a data target of class "blocked",
-                                  or -1: use builtin_blocked               */
+    int blocked; /* index of a data target of class "blocked",
+                    or -1: use builtin_blocked               */
     rt_target builtin_blocked;
-    sr_sipkey sipkey;          /* for hkeys and token hashes                */
-    sr_sipkey as_sipkey;       /* for appservice token hashes               */
-    rt_astok *as; size_t nas;
+    sr_sipkey sipkey;    /* for hkeys and token hashes                */
+    sr_sipkey as_sipkey; /* for appservice token hashes               */
+    rt_astok *as;
+    size_t nas;
     char *as_backend;
 };
 
@@ -200,8 +203,8 @@ static void derive_keys(sr_router *r, const sr_router_spec *spec)
 {
     r->sipkey = sr_sipkey_from_secret(spec->secret ? spec->secret : "",
                                       spec->secret ? spec->secret_len : 0);
-    r->as_sipkey.k0 = r->sipkey.k0 ^ 0x6173746f6b656e31ULL;  /* "astoken1" */
-    r->as_sipkey.k1 = r->sipkey.k1 ^ 0x73796e726f757465ULL;  /* "synroute" */
+    r->as_sipkey.k0 = r->sipkey.k0 ^ 0x6173746f6b656e31ULL; /* "astoken1" */
+    r->as_sipkey.k1 = r->sipkey.k1 ^ 0x73796e726f757465ULL; /* "synroute" */
 }
 
 /* Appservice token i: kept as a keyed hash, with its sender's localpart. */
@@ -387,7 +390,10 @@ static int is_internal_path(const char *p, size_t n)
         while (i < lb && b[i] != '/') i++;
         len = i - st;
         if (len == 0 || seg_is(b + st, len, ".")) continue;
-        if (seg_is(b + st, len, "..")) { if (ns) ns--; continue; }
+        if (seg_is(b + st, len, "..")) {
+            if (ns) ns--;
+            continue;
+        }
         if (ns == RT_SEG_MAX)
             return mem_has(b, lb, "_synapse/replication") || mem_has(b, lb, "_synapse/mas");
         segs[ns][0] = st;
@@ -679,7 +685,10 @@ size_t sr_route_packed(const sr_router *r, const char *in, size_t len,
     cl = strlen(d.cls);
     hl = strlen(d.hkey);
     n = bl + 1 + cl + 1 + hl;
-    if (n + 1 > outcap) { out[0] = '\0'; return 0; }
+    if (n + 1 > outcap) {
+        out[0] = '\0';
+        return 0;
+    }
     memcpy(out, d.backend, bl);
     out[bl] = '|';
     memcpy(out + bl + 1, d.cls, cl);

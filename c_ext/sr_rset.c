@@ -40,10 +40,10 @@
 
 /* What building needs besides the set itself. */
 typedef struct {
-    rs_exp *x;             /* the current entry's prefixes (scratch)        */
-    rs_end *ends;          /* where every prefix ends in the byte trie      */
+    rs_exp *x;    /* the current entry's prefixes (scratch)        */
+    rs_end *ends; /* where every prefix ends in the byte trie      */
     size_t n_ends, cap_ends;
-    rs_memo_list memo;     /* complete paths for the exact-path memo        */
+    rs_memo_list memo; /* complete paths for the exact-path memo        */
 } rs_build;
 
 /* Frees everything the set owns; NULL is a no-op. */

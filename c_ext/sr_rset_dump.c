@@ -80,11 +80,13 @@ static const char *verify_word(sr_verify v)
 }
 
 /* Widths of the name and methods columns. */
-typedef struct { int name, methods; } rs_widths;
+typedef struct {
+    int name, methods;
+} rs_widths;
 
 static rs_widths column_widths(const sr_rset *s)
 {
-    rs_widths w = { 4, 7 };                            /* "name", "methods" */
+    rs_widths w = { 4, 7 }; /* "name", "methods" */
     char buf[64];
     for (size_t i = 0; i < s->n; i++) {
         size_t nl = s->e[i].name ? strlen(s->e[i].name) : 1;

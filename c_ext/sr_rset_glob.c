@@ -73,7 +73,7 @@ rs_glob *rs_glob_compile(const char *r)
             i += 2;
             continue;
         }
-        a = rs_lit_atom(r + i, &c);                    /* ".*?" and ".*+" fail here */
+        a = rs_lit_atom(r + i, &c); /* ".*?" and ".*+" fail here */
         if (a == 0 || rs_is_quant(r[i + a])) {
             rs_glob_free(g);
             return NULL;
@@ -101,7 +101,7 @@ static rs_glob *suffix_of_group(const char *r, size_t end)
     g = alts ? glob_alloc(end, end + 1) : NULL;
     gl = g ? rs_lit_group(r + st, alts, alen, &nalt) : 0;
     for (size_t k = 0; gl == end - st && k < nalt; k++) {
-        if (alen[k] == 0) gl = 0;                      /* empty alternative */
+        if (alen[k] == 0) gl = 0; /* empty alternative */
         memcpy(g->lits + o, alts[k], alen[k]);
         g->off[k] = o;
         g->len[k] = alen[k];
@@ -116,15 +116,16 @@ static rs_glob *suffix_of_group(const char *r, size_t end)
     return g;
 }
 
+/* A character of a plain ending: letters, digits, '/', '_', '-'. */
+static int is_plain(char c) { return rs_is_alnum(c) || c == '/' || c == '_' || c == '-'; }
+
 /* The ending of a remainder that ends in plain characters before '$' (no
  * escapes, no metacharacters): one run, or NULL. */
 static rs_glob *suffix_of_run(const char *r, size_t end)
 {
     size_t st = end;
     rs_glob *g;
-    while (st > 0 && (rs_is_alnum(r[st - 1]) || r[st - 1] == '/' || r[st - 1] == '_' ||
-                      r[st - 1] == '-') && !(st >= 2 && r[st - 2] == '\\'))
-        st--;
+    while (st > 0 && is_plain(r[st - 1]) && !(st >= 2 && r[st - 2] == '\\')) st--;
     if (st == end) return NULL;
     g = glob_alloc(end - st, 1);
     if (!g) return NULL;
@@ -178,7 +179,7 @@ static size_t skip_item(const char *r)
     if (r[0] == '(') return skip_group(r);
     if (r[0] == '[') return rs_skip_class(r);
     if (r[0] == '\\') return r[1] ? 2 : 0;
-    return 1;                                          /* . ^ $ ? * + ) ] } */
+    return 1; /* . ^ $ ? * + ) ] } */
 }
 
 /* A superset of a standalone remainder r as a glob: every top-level item
@@ -210,7 +211,7 @@ rs_glob *rs_superset_compile(const char *r)
         }
         if (!last_star) glob_star(g, o);
         last_star = 1;
-        a = a ? a : skip_item(r + i);                  /* quantified literal */
+        a = a ? a : skip_item(r + i); /* quantified literal */
         if (a == 0) {
             rs_glob_free(g);
             return NULL;
@@ -308,7 +309,7 @@ void rs_dict_scan(const rs_dict *d, rs_ctx *c, const char *s, size_t len)
         y = x ^ slashes;
         t = (y - ones) & ~y & highs;
         while (t) {
-            size_t at = i + (size_t)(__builtin_ctzll(t) >> 3);   /* little-endian order */
+            size_t at = i + (size_t)(__builtin_ctzll(t) >> 3); /* little-endian order */
             t &= t - 1;
             if (u[at] == '/') dict_probe(d, c, u, len, at);
         }
@@ -371,7 +372,7 @@ int rs_glob_match(const rs_dict *d, rs_ctx *c, const rs_glob *g, const char *s,
     }
     nl = g->len[g->nseg - 1];
     lk = g->lits + g->off[g->nseg - 1];
-    if (nl == 0) return 1;                             /* ends with .* or .*$ */
+    if (nl == 0) return 1; /* ends with .* or .*$ */
     if (g->end_anchor) return len - pos >= nl && memcmp(s + len - nl, lk, nl) == 0;
     return find_run(d, c, g, g->nseg - 1, s, len, pos) >= 0;
 }

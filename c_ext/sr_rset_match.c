@@ -29,9 +29,9 @@ static int run(const sr_rset *s, const pcre2_code *c, const char *subj,
 typedef struct {
     const char *subj;
     size_t len;
-    int has_nl;            /* -1 unknown, else 0/1: a '\n' in the subject  */
-    rs_ctx dict;           /* dictionary runs found (dict.done: scanned)   */
-    rs_visit vis;          /* trie nodes passed, for prefix lengths        */
+    int has_nl;   /* -1 unknown, else 0/1: a '\n' in the subject  */
+    rs_ctx dict;  /* dictionary runs found (dict.done: scanned)   */
+    rs_visit vis; /* trie nodes passed, for prefix lengths        */
 } rs_subject;
 
 static int has_newline(rs_subject *q)

@@ -95,7 +95,7 @@ static rs_memo_slot memo_answers(const sr_rset *s, char *str)
 static int memo_put(sr_rset *s, rs_memo_slot *tab, size_t cap, rs_memo_slot t)
 {
     size_t slot = rs_memo_slot_of(tab, cap, t.str, t.len);
-    if (tab[slot].str) return 0;                       /* duplicate */
+    if (tab[slot].str) return 0; /* duplicate */
     tab[slot] = t;
     s->memo_lens[t.len / 64] |= (uint64_t)1 << (t.len % 64);
     if (t.len) {

@@ -109,12 +109,15 @@ size_t rs_lit_group(const char *p, char alts[][RS_MAX_PREFIX],
                     size_t *alt_len, size_t *n_alts)
 {
     size_t i = 1, k = 0;
-    if (p[1] == '?' || p[1] == '*') return 0;          /* (?...) (*VERB) */
+    if (p[1] == '?' || p[1] == '*') return 0; /* (?...) (*VERB) */
     alt_len[0] = 0;
     for (;;) {
         char c;
         size_t a;
-        if (p[i] == ')') { i++; break; }
+        if (p[i] == ')') {
+            i++;
+            break;
+        }
         if (p[i] == '|') {
             if (++k >= RS_MAX_EXPAND) return 0;
             alt_len[k] = 0;
@@ -123,7 +126,7 @@ size_t rs_lit_group(const char *p, char alts[][RS_MAX_PREFIX],
         }
         a = rs_lit_atom(p + i, &c);
         if (a == 0) return 0;
-        if (rs_is_quant(p[i + a])) return 0;             /* quantified atom */
+        if (rs_is_quant(p[i + a])) return 0; /* quantified atom */
         if (alt_len[k] + 1 >= RS_MAX_PREFIX) return 0;
         alts[k][alt_len[k]++] = c;
         i += a;

@@ -85,7 +85,9 @@ static int flatten_ends(sr_rset *s, rs_end *ends, size_t n_ends)
 
 /* Counters of the compression: cursors into arrays preallocated with
  * n_nodes slots (an upper bound for each). */
-typedef struct { size_t ncn, nlab, nslot; } rs_cursor;
+typedef struct {
+    size_t ncn, nlab, nslot;
+} rs_cursor;
 
 /* Number of children of byte-trie node u. */
 static unsigned nchildren(const sr_rset *s, unsigned u)
@@ -163,7 +165,7 @@ static int compress_trie(sr_rset *s)
     s->cfirst = malloc(m);
     s->cidx = malloc(m * sizeof *s->cidx);
     if (!s->cn || !s->labels || !s->cfirst || !s->cidx) return 0;
-    fill_children(s, 0, 0, &c);       /* root: empty label */
+    fill_children(s, 0, 0, &c); /* root: empty label */
     s->n_cn = c.ncn;
     if (!make_dense_rows(s)) return 0;
     free(s->nodes);

@@ -27,17 +27,17 @@
 
 struct sr_ydoc {
     sr_ynode *root;
-    sr_ynode **all;           /* every node, for freeing */
+    sr_ynode **all; /* every node, for freeing */
     size_t nall, capall;
 };
 
-typedef struct {              /* an open sequence or mapping */
+typedef struct { /* an open sequence or mapping */
     sr_ynode *node;
-    size_t count, cap;        /* items used / allocated */
-    char *anchor;             /* registered when the node is complete */
+    size_t count, cap; /* items used / allocated */
+    char *anchor;      /* registered when the node is complete */
 } frame;
 
-typedef struct {              /* anchor -> node (open addressing) */
+typedef struct { /* anchor -> node (open addressing) */
     char *name;
     sr_ynode *node;
 } anchor_slot;
@@ -45,11 +45,12 @@ typedef struct {              /* anchor -> node (open addressing) */
 typedef struct {
     sr_ydoc *doc;
     const char *name;
-    char *err; size_t errlen;
+    char *err;
+    size_t errlen;
     frame stack[SR_YAML_MAX_DEPTH];
     size_t depth;
     anchor_slot *anchors;
-    size_t nanchors, capanchors;   /* capanchors: 0 or a power of two */
+    size_t nanchors, capanchors; /* capanchors: 0 or a power of two */
 } builder;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -186,7 +187,7 @@ static void yaml_problem(builder *b, const yaml_parser_t *p)
     const yaml_mark_t *m = &p->problem_mark;
     const char *problem = p->problem ? p->problem : "invalid YAML";
     if (p->error == YAML_READER_ERROR || p->error == YAML_MEMORY_ERROR)
-        m = &p->mark;   /* the reader does not set problem_mark */
+        m = &p->mark; /* the reader does not set problem_mark */
     if (p->context)
         set_err(b->err, b->errlen, "%s:%lu:%lu: %s (%s at line %lu)", b->name,
                 (unsigned long)m->line + 1, (unsigned long)m->column + 1,
@@ -318,7 +319,7 @@ static int on_event(builder *b, const yaml_event_t *ev)
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
         return on_end(b);
-    default:                       /* stream/document start, no event */
+    default: /* stream/document start, no event */
         return 1;
     }
 }

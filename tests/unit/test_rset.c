@@ -125,6 +125,8 @@ static const char *const ref_patterns[] = {
 #define N_REF (sizeof ref_patterns / sizeof ref_patterns[0])
 
 /* Hand-picked subjects: real paths, near misses and hostile ones. */
+/* Kept packed as a table; clang-format would put one item per line. */
+/* clang-format off */
 static const char *const subjects[] = {
     "/_matrix/client/v3/sync", "/_matrix/client/r0/sync", "/_matrix/client/v3/sync/",
     "/_matrix/client/api/v1/sync", "/_matrix/client/v3/events", "/_matrix/client/api/v1/initialSync",
@@ -174,6 +176,7 @@ static const char *const subjects[] = {
     "/_synapse/replication/send_event/x", "/_synapse/mas/x", "/_matrix/client/v3/rooms/",
     "/_matrix/client/v3/rooms//send", "/_matrix/client/unstable/x/y/z/rooms/a/aliases",
 };
+/* clang-format on */
 #define N_SUBJ (sizeof subjects / sizeof subjects[0])
 
 static const unsigned mbits[] = {
@@ -185,13 +188,17 @@ static const unsigned mbits[] = {
 /* Deterministic PRNG (xorshift64*), local state only. */
 static uint64_t rnd(uint64_t *s)
 {
-    *s ^= *s >> 12; *s ^= *s << 25; *s ^= *s >> 27;
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
     return *s * 2685821657736338717ULL;
 }
 
 /* A random path made of segments that occur in the route patterns. */
 static size_t random_path(uint64_t *st, char *buf, size_t cap)
 {
+    /* Kept packed as a table; clang-format would put one item per line. */
+    /* clang-format off */
     static const char *const seg[] = {
         "_matrix", "client", "federation", "key", "v2", "query", "r0", "v3", "v1", "api/v1",
         "unstable", "rooms", "!r:hs", "%21r%3Ahs", "send", "sync", "state", "keys", "upload",
@@ -201,6 +208,7 @@ static size_t random_path(uint64_t *st, char *buf, size_t cap)
         "org.matrix.msc4140", "delayed_events", "restart", "io.element.msc4306", "presence",
         "directory", "room", "aliases", "relations", "hierarchy", "context", "search",
     };
+    /* clang-format on */
     size_t n = 0, k = 1 + rnd(st) % 8;
     const size_t nseg = sizeof seg / sizeof seg[0];
     int real_start = (int)(rnd(st) % 4);
@@ -264,7 +272,11 @@ static void test_reference_equivalence(void)
     int ok = 1, hits = 0;
     uint64_t st = 0x5eed1234abcdULL;
     CHECK("rset/ref_builds", s != NULL);
-    if (!s) { printf("# %s\n", err.msg); free(masks); return; }
+    if (!s) {
+        printf("# %s\n", err.msg);
+        free(masks);
+        return;
+    }
     CHECK("rset/ref_size", sr_rset_size(s) == N_REF);
     for (size_t i = 0; i < N_SUBJ; i++) {
         if (!agree(s, subjects[i], strlen(subjects[i]))) {
@@ -279,7 +291,10 @@ static void test_reference_equivalence(void)
     for (int i = 0; i < 30000 && ok; i++) {
         char buf[256];
         size_t n = random_path(&st, buf, sizeof buf);
-        if (!agree(s, buf, n)) { printf("# disagree on '%.*s'\n", (int)n, buf); ok = 0; }
+        if (!agree(s, buf, n)) {
+            printf("# disagree on '%.*s'\n", (int)n, buf);
+            ok = 0;
+        }
     }
     CHECK("rset/ref_random_paths_set_equals_loop", ok);
     /* each pattern's own text (minus '^') is a plausible subject too */
@@ -291,7 +306,7 @@ static void test_reference_equivalence(void)
 
     /* the same with method masks: every third entry GET-only, every fifth PUT|POST */
     for (size_t i = 0; i < N_REF; i++)
-        masks[i] = i % 3 == 0 ? SR_M_GET : i % 5 == 0 ? (SR_M_PUT | SR_M_POST) : 0;
+        masks[i] = i % 3 == 0 ? SR_M_GET : (i % 5 == 0 ? (SR_M_PUT | SR_M_POST) : 0);
     s = sr_rset_new(ref_patterns, masks, NULL, N_REF, &err);
     CHECK("rset/ref_masked_builds", s != NULL);
     if (s) {
@@ -315,6 +330,8 @@ static void test_reference_equivalence(void)
  * inline options, prefixes that are prefixes of each other, literal-only. */
 static void test_tricky_equivalence(void)
 {
+    /* Kept packed as a table; clang-format would put one item per line. */
+    /* clang-format off */
     static const char *const pats[] = {
         "^/a(b|bc)d", "^/ab?c", "^/x|^/y", "^/a\\.b", "^/a{2}b", "^/(a|ab)(c|bcd)",
         "^/q(?i)x", "^/r(x)\\1", "^/s[ab]c", "^/t(a|b)?z", "^/lit", "^/lit$", "^/(a|b|)c",
@@ -331,11 +348,15 @@ static void test_tricky_equivalence(void)
         /* POSIX classes inside a class (the superset glob must skip them) */
         "^/a[[:alpha:]x]", "^/a[[:alpha:]x]/c$", "^/b([[:digit:]]|x)y", "^/c[]x]d",
     };
+    /* clang-format on */
     const size_t n = sizeof pats / sizeof pats[0];
     sr_error err;
     sr_rset *s = sr_rset_new(pats, NULL, NULL, n, &err);
     CHECK("rset/tricky_builds", s != NULL);
-    if (!s) { printf("# %s\n", err.msg); return; }
+    if (!s) {
+        printf("# %s\n", err.msg);
+        return;
+    }
     CHECK("rset/tricky_exhaustive_set_equals_loop", agree_exhaustive(s, "/abcdxyz.{", 5));
     CHECK("rset/tricky_exhaustive_newline", agree_exhaustive(s, "/abcd\n", 6));
     sr_rset_free(s);
@@ -344,7 +365,11 @@ static void test_tricky_equivalence(void)
         int ok = 1;
         for (size_t i = 0; i < n && ok; i++) {
             sr_rset *one = sr_rset_new(&pats[i], NULL, NULL, 1, &err);
-            if (!one) { ok = 0; printf("# %s\n", err.msg); break; }
+            if (!one) {
+                ok = 0;
+                printf("# %s\n", err.msg);
+                break;
+            }
             if (!agree_exhaustive(one, "/abcdexyz", 4) || !agree_exhaustive(one, "/abc\n", 6)) {
                 printf("# pattern %s\n", pats[i]);
                 ok = 0;
@@ -358,8 +383,8 @@ static void test_tricky_equivalence(void)
 static void test_order_and_methods(void)
 {
     static const char *const pats[] = {
-        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/",   /* GET only */
-        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/",   /* any */
+        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/", /* GET only */
+        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/", /* any */
         "^/_matrix/client/v3/.*",
         "^/_matrix/client/v3/sync$",
     };
@@ -422,7 +447,7 @@ static void test_errors(void)
 static void test_limits(void)
 {
     static const char *const pats[] = {
-        "^/_matrix/(a+)+$",                 /* catastrophic backtracking */
+        "^/_matrix/(a+)+$", /* catastrophic backtracking */
         "^/_matrix/client/(r0|v3)/.*/tags",
         "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/(join|invite|leave|ban|unban|kick)$",
         "^/_matrix/.*$",
@@ -432,16 +457,24 @@ static void test_limits(void)
     char *big = malloc(65536 + 64);
     size_t n;
     CHECK("rset/limits_builds", s != NULL && big != NULL);
-    if (!s || !big) { free(big); sr_rset_free(s); return; }
+    if (!s || !big) {
+        free(big);
+        sr_rset_free(s);
+        return;
+    }
     /* "/_matrix/" + 40 'a' + "!" : (a+)+$ explodes; must stop at the limit */
     n = (size_t)sprintf(big, "/_matrix/");
-    memset(big + n, 'a', 40); n += 40;
+    memset(big + n, 'a', 40);
+    n += 40;
     big[n++] = '!';
     CHECK("rset/limit_hit_set_is_minus1", sr_rset_match(s, big, n, 0) == -1);
     CHECK("rset/limit_hit_loop_is_minus1", sr_rset_match_loop(s, big, n, 0) == -1);
     /* 64 KiB subjects with '.*' patterns: no crash, same answer */
     n = (size_t)sprintf(big, "/_matrix/client/v3/rooms/");
-    while (n < 65536) { big[n] = (char)(n % 7 == 0 ? '/' : 'a' + (int)(n % 26)); n++; }
+    while (n < 65536) {
+        big[n] = (char)(n % 7 == 0 ? '/' : 'a' + (int)(n % 26));
+        n++;
+    }
     CHECK("rset/64k_set_equals_loop", sr_rset_match(s, big, n, 0) == sr_rset_match_loop(s, big, n, 0));
     memcpy(big + n - 5, "/kick", 5);
     CHECK("rset/64k_kick_matches", sr_rset_match(s, big, n, 0) == 2);
@@ -468,7 +501,8 @@ static void test_jit_vs_interpreter(void)
     pcre2_config(PCRE2_CONFIG_JIT, &has_jit);
     CHECK("rset/jit_flag_matches_pcre2", s && sr_rset_jit(s) == (has_jit ? 1 : 0));
     for (size_t i = 0; i < N_REF; i++) {
-        int ec; PCRE2_SIZE eo;
+        int ec;
+        PCRE2_SIZE eo;
         codes[i] = pcre2_compile((PCRE2_SPTR)ref_patterns[i], PCRE2_ZERO_TERMINATED,
                                  PCRE2_ANCHORED, &ec, &eo, NULL);
     }
@@ -482,7 +516,10 @@ static void test_jit_vs_interpreter(void)
                 want = (int)i;
                 break;
             }
-        if (sr_rset_match(s, subj, n, 0) != want) { printf("# jit/interp differ on '%.*s'\n", (int)n, subj); ok = 0; }
+        if (sr_rset_match(s, subj, n, 0) != want) {
+            printf("# jit/interp differ on '%.*s'\n", (int)n, subj);
+            ok = 0;
+        }
     }
     CHECK("rset/jit_equals_interpreter", ok);
     for (size_t i = 0; i < N_REF; i++) pcre2_code_free(codes[i]);
@@ -495,16 +532,16 @@ static void test_jit_vs_interpreter(void)
 static void test_entry_info(void)
 {
     static const char *const pats[] = {
-        "^/_matrix/federation/v1/send/",                           /* literal */
-        "^/_matrix/client/(r0|v3)/sync$",                          /* tail + memo */
-        "^/_matrix/client/(r0|v3)/rooms/.*/send/.*$",              /* glob */
-        "^/_matrix/client/(r0|v3)/rooms/[^/]+/initialSync$",       /* regex + rejects */
-        "^/_matrix/client/(r0|v3)/x(?i)y",                         /* full: option */
-        "^/(a|ab)",                                                /* full: nesting */
-        "^/x|^/w",                                                 /* full: no prefix */
-        "/nocaret",                                                /* full: no '^' */
-        "^.*/tags",                                                /* full: non-literal start */
-        "^/_matrix/client/v3/.*(b|cd)$",                           /* regex: ending group */
+        "^/_matrix/federation/v1/send/",                     /* literal */
+        "^/_matrix/client/(r0|v3)/sync$",                    /* tail + memo */
+        "^/_matrix/client/(r0|v3)/rooms/.*/send/.*$",        /* glob */
+        "^/_matrix/client/(r0|v3)/rooms/[^/]+/initialSync$", /* regex + rejects */
+        "^/_matrix/client/(r0|v3)/x(?i)y",                   /* full: option */
+        "^/(a|ab)",                                          /* full: nesting */
+        "^/x|^/w",                                           /* full: no prefix */
+        "/nocaret",                                          /* full: no '^' */
+        "^.*/tags",                                          /* full: non-literal start */
+        "^/_matrix/client/v3/.*(b|cd)$",                     /* regex: ending group */
     };
     static const unsigned masks[] = { 0, SR_M_GET | SR_M_HEAD, 0, 0, 0, 0, 0, 0, 0, SR_M_PUT };
     static const char *const names[] = { "fed_send", "sync", NULL, "room_initial_sync", "opt",
