@@ -11,8 +11,8 @@
 #include "sr_core.h"
 #include "unit.h"
 
-/* Every route regex in shared/reference/synapse-workers.md and
- * upstream-changes.md, in document order. */
+/* Every worker route regex of Synapse's docs/workers.md, plus those of
+ * later releases, in document order. */
 static const char *const ref_patterns[] = {
     "^/_matrix/client/v3/keys/upload",
     "^/_matrix/client/(r0|v3)/sync$",
