@@ -9,7 +9,7 @@ PREFIX   ?= /usr/local
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CORE_SRC := c_ext/sr_rset.c c_ext/sr_parse.c c_ext/sr_hash.c c_ext/sr_yaml.c c_ext/sr_router.c
+CORE_SRC := c_ext/sr_rset.c c_ext/sr_rset_prefix.c c_ext/sr_rset_glob.c c_ext/sr_rset_trie.c c_ext/sr_rset_memo.c c_ext/sr_rset_match.c c_ext/sr_rset_dump.c c_ext/sr_parse.c c_ext/sr_hash.c c_ext/sr_yaml.c c_ext/sr_router.c c_ext/sr_glob.c c_ext/sr_util.c
 LIBS     := -lpcre2-8 -lyaml
 
 # Debian packages every target needs; installed only when missing.

@@ -2,7 +2,7 @@
  * sr_parse.c - decoding helpers and request parsers of the synroute core:
  * methods, percent/form decoding, query parameters, base64, access tokens
  * (syt_/syr_, macaroons, MAS), X-Matrix origin, room / profile user from a
- * client path. Formats: ../shared/reference/formats.md (see docs/design.md).
+ * client path. Key formats: docs/design.md "Key kinds and keys".
  *
  * Every function here is pure: no allocation, no static state, no output.
  * Inputs are (pointer, length) pairs that may contain NUL bytes; every
@@ -62,12 +62,21 @@ static const char *find_mem(const char *h, size_t hlen, const char *needle,
 /* ------------------------------------------------------------------------ */
 /* Methods.                                                                  */
 
+/* HTTP method name (case-sensitive) -> its SR_M_* bit; NULL or any other
+ * name -> SR_M_OTHER. Pure, never fails. */
 unsigned sr_method_bit(const char *m, size_t len)
 {
-    static const struct { const char *name; unsigned bit; } tab[] = {
-        { "GET", SR_M_GET }, { "HEAD", SR_M_HEAD }, { "POST", SR_M_POST },
-        { "PUT", SR_M_PUT }, { "DELETE", SR_M_DELETE },
-        { "OPTIONS", SR_M_OPTIONS }, { "PATCH", SR_M_PATCH },
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } tab[] = {
+        { "GET", SR_M_GET },
+        { "HEAD", SR_M_HEAD },
+        { "POST", SR_M_POST },
+        { "PUT", SR_M_PUT },
+        { "DELETE", SR_M_DELETE },
+        { "OPTIONS", SR_M_OPTIONS },
+        { "PATCH", SR_M_PATCH },
     };
     size_t i;
     if (!m) return SR_M_OTHER;
@@ -99,12 +108,15 @@ static int pct_next(const char *src, size_t len, size_t *i, int form)
     return c;
 }
 
+/* Percent-decode src into dst (room for srclen bytes; '+' is ' ' when
+ * form). The decoded length, or -1 for an invalid escape or a decoded NUL
+ * (dst then holds garbage). Never allocates. */
 long sr_pct_decode(const char *src, size_t srclen, char *dst, int form)
 {
     size_t i = 0, o = 0;
     while (i < srclen) {
         int b = pct_next(src, srclen, &i, form);
-        if (b <= 0) return -1;          /* invalid escape or NUL */
+        if (b <= 0) return -1; /* invalid escape or NUL */
         dst[o++] = (char)b;
     }
     return (long)o;
@@ -118,7 +130,7 @@ static int form_equals(const char *s, size_t n, const char *want)
     /* Fast path: without '%' or '+' the decoded name is the raw one. */
     if (n == wlen && !memchr(s, '%', n) && !memchr(s, '+', n))
         return memcmp(s, want, n) == 0;
-    if (n < wlen) return 0;               /* decoding never lengthens */
+    if (n < wlen) return 0; /* decoding never lengthens */
     while (i < n) {
         int b = pct_next(s, n, &i, 1);
         if (b <= 0 || w >= wlen || (unsigned char)want[w] != (unsigned)b)
@@ -128,32 +140,9 @@ static int form_equals(const char *s, size_t n, const char *want)
     return w == wlen;
 }
 
-long sr_query_param(const char *query, size_t qlen, const char *name,
-                    char *dst, size_t dstcap)
-{
-    size_t p = 0;
-    if (!query || !name) return -1;
-    while (p <= qlen) {
-        size_t end = p, eq, vlen, i, o;
-        while (end < qlen && query[end] != '&') end++;
-        eq = p;
-        while (eq < end && query[eq] != '=') eq++;
-        if (end > p && form_equals(query + p, eq - p, name)) {
-            const char *v = eq < end ? query + eq + 1 : query + end;
-            vlen = eq < end ? end - eq - 1 : 0;
-            i = 0; o = 0;
-            while (i < vlen) {
-                int b = pct_next(v, vlen, &i, 1);
-                if (b <= 0 || o >= dstcap) return -2;
-                dst[o++] = (char)b;
-            }
-            return (long)o;
-        }
-        p = end + 1;
-    }
-    return -1;
-}
-
+/* The raw (undecoded) value of the first parameter whose form-decoded
+ * name is `name`: *val (may be NULL) points into query, the length is
+ * returned (0 for "name" or "name="); -1 if absent or query/name is NULL. */
 long sr_query_raw(const char *query, size_t qlen, const char *name,
                   const char **val)
 {
@@ -175,6 +164,24 @@ long sr_query_raw(const char *query, size_t qlen, const char *name,
         p = end + 1;
     }
     return -1;
+}
+
+/* The form-decoded value of the first parameter `name` into dst (capacity
+ * dstcap): its length; -1 if absent, -2 if undecodable or longer than
+ * dstcap. Never allocates. */
+long sr_query_param(const char *query, size_t qlen, const char *name,
+                    char *dst, size_t dstcap)
+{
+    const char *v = NULL;
+    long vlen = sr_query_raw(query, qlen, name, &v);
+    size_t i = 0, o = 0;
+    if (vlen < 0) return -1;
+    while (i < (size_t)vlen) {
+        int b = pct_next(v, (size_t)vlen, &i, 1);
+        if (b <= 0 || o >= dstcap) return -2;
+        dst[o++] = (char)b;
+    }
+    return (long)o;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -201,10 +208,13 @@ long sr_b64_decode(const char *src, size_t srclen, char *dst, size_t dstcap,
     uint32_t acc = 0;
     int bits = 0;
     if (!src && srclen) return -1;
-    while (n > 0 && src[n - 1] == '=' && pad < 2) { n--; pad++; }
+    while (n > 0 && src[n - 1] == '=' && pad < 2) {
+        n--;
+        pad++;
+    }
     if (pad && srclen % 4 != 0) return -1;
     if (n % 4 == 1) return -1;
-    if (pad && (n % 4) + pad != 4) return -1;   /* e.g. "QQ==" ok, "QUE==" not */
+    if (pad && (n % 4) + pad != 4) return -1; /* e.g. "QQ==" ok, "QUE==" not */
     outlen = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
     if (outlen > dstcap) return -1;
     for (i = 0; i < n; i++) {
@@ -223,17 +233,25 @@ long sr_b64_decode(const char *src, size_t srclen, char *dst, size_t dstcap,
 /* ------------------------------------------------------------------------ */
 /* Access tokens.                                                            */
 
+/* The access token of a request: "Bearer <token>" in auth (one word), else
+ * the access_token query parameter decoded into tokbuf. *tok and *toklen point
+ * into auth or tokbuf. 1 found, 0 none, -1 present but undecodable or
+ * longer than tokcap. Never allocates. */
 int sr_token_find(const char *auth, size_t alen, const char *query, size_t qlen,
                   char *tokbuf, size_t tokcap, const char **tok, size_t *toklen)
 {
     long r;
-    *tok = NULL; *toklen = 0;
+    *tok = NULL;
+    *toklen = 0;
     if (auth && has_prefix(auth, alen, "Bearer ") && alen > 7) {
         /* One token68-ish word: no further spaces, tabs or control bytes. */
         size_t i;
         int ok = 1;
         for (i = 7; i < alen; i++)
-            if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f) { ok = 0; break; }
+            if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f) {
+                ok = 0;
+                break;
+            }
         if (ok) {
             *tok = auth + 7;
             *toklen = alen - 7;
@@ -249,7 +267,7 @@ int sr_token_find(const char *auth, size_t alen, const char *query, size_t qlen,
     return 1;
 }
 
-#define SR_LOCALPART_MAX 255   /* a whole user ID is at most 255 bytes */
+#define SR_LOCALPART_MAX 255 /* a whole user ID is at most 255 bytes */
 
 /* Is [s, s+n) valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
 static int valid_utf8(const unsigned char *s, size_t n)
@@ -259,11 +277,20 @@ static int valid_utf8(const unsigned char *s, size_t n)
         unsigned c = s[i];
         size_t k, need;
         uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; }
-        else return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+        } else return 0;
         if (n - i <= need) return 0;
         for (k = 1; k <= need; k++) {
             if ((s[i + k] & 0xc0) != 0x80) return 0;
@@ -336,8 +363,9 @@ static sr_tok_kind classify_macaroon(const char *tok, size_t len, char *key,
         if (n - p < 4) return SR_TOK_OPAQUE;
         for (k = 0; k < 4; k++) {
             unsigned char c = (unsigned char)buf[p + k];
-            int v = (c >= '0' && c <= '9') ? c - '0'
-                  : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+            int v = (c >= '0' && c <= '9')   ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                             : -1;
             if (v < 0) return SR_TOK_OPAQUE;
             plen = plen * 16 + (size_t)v;
         }
@@ -372,6 +400,9 @@ static sr_tok_kind classify_macaroon(const char *tok, size_t len, char *key,
     return SR_TOK_MACAROON;
 }
 
+/* The kind of a raw token and, for syt_/syr_ and macaroons, the user's
+ * localpart in key (capacity keycap, *keylen its length; 0 otherwise). A
+ * user part that does not decode makes the token SR_TOK_OPAQUE. Pure. */
 sr_tok_kind sr_token_classify(const char *tok, size_t len,
                               char *key, size_t keycap, size_t *keylen)
 {
@@ -388,12 +419,18 @@ sr_tok_kind sr_token_classify(const char *tok, size_t len,
     return SR_TOK_OPAQUE;
 }
 
+/* "@alice:hs" or "alice" -> "alice" in dst: strips one leading '@' and
+ * everything from the first ':'. Its length, or -1 if longer than dstcap
+ * (or uid NULL with len > 0). Never allocates. */
 long sr_localpart(const char *uid, size_t len, char *dst, size_t dstcap)
 {
     const char *colon;
     size_t n;
     if (!uid && len) return -1;
-    if (len && uid[0] == '@') { uid++; len--; }
+    if (len && uid[0] == '@') {
+        uid++;
+        len--;
+    }
     colon = len ? memchr(uid, ':', len) : NULL;
     n = colon ? (size_t)(colon - uid) : len;
     if (n > dstcap) return -1;
@@ -404,95 +441,146 @@ long sr_localpart(const char *uid, size_t len, char *dst, size_t dstcap)
 /* ------------------------------------------------------------------------ */
 /* X-Matrix.                                                                 */
 
+/* A cursor over an Authorization value, and where the origin goes. */
+typedef struct {
+    const char *h;
+    size_t len, p;
+    char *dst;
+    size_t cap;
+} xm_cur;
+
+static void skip_ows(xm_cur *x)
+{
+    while (x->p < x->len && is_ows((unsigned char)x->h[x->p])) x->p++;
+}
+
+/* Length of the token (RFC 9110 tchar run) at the cursor; moves past it. */
+static size_t take_token(xm_cur *x)
+{
+    size_t s = x->p;
+    while (x->p < x->len && is_tchar((unsigned char)x->h[x->p])) x->p++;
+    return x->p - s;
+}
+
+/* 1 if s[0..n) equals lit ignoring ASCII case. */
+static int ieq(const char *s, size_t n, const char *lit)
+{
+    size_t k;
+    if (n != strlen(lit)) return 0;
+    for (k = 0; k < n; k++)
+        if (lower((unsigned char)s[k]) != lower((unsigned char)lit[k])) return 0;
+    return 1;
+}
+
+/* A visible byte or tab (what a quoted-string may hold). */
+static int is_qdtext(unsigned char c) { return !((c < ' ' && c != '\t') || c == 0x7f); }
+
+/* The quoted-string after the opening '"' at the cursor, unescaped into
+ * dst when keep. Returns its length, or -1 if malformed or too long. */
+static long take_quoted(xm_cur *x, int keep)
+{
+    size_t o = 0;
+    for (;;) {
+        unsigned char c;
+        if (x->p >= x->len) return -1; /* unterminated */
+        c = (unsigned char)x->h[x->p];
+        if (c == '"') {
+            x->p++;
+            return (long)o;
+        }
+        if (c == '\\' && ++x->p >= x->len) return -1;
+        c = (unsigned char)x->h[x->p];
+        if (!is_qdtext(c)) return -1;
+        if (keep) {
+            if (o >= x->cap) return -1;
+            x->dst[o++] = (char)c;
+        }
+        x->p++;
+    }
+}
+
+/* An unquoted value: a token, but older senders put ':' (and other visible
+ * characters, e.g. base64 '/') in it. Copied into dst when keep. Returns
+ * its length, or -1 if empty, malformed or too long. */
+static long take_unquoted(xm_cur *x, int keep)
+{
+    size_t vs = x->p;
+    while (x->p < x->len) {
+        unsigned char c = (unsigned char)x->h[x->p];
+        if (c == ',' || is_ows(c)) break;
+        if (c < ' ' || c == 0x7f || c == '"' || c == '\\') return -1;
+        x->p++;
+    }
+    if (x->p == vs || (keep && x->p - vs > x->cap)) return -1;
+    if (keep) memcpy(x->dst, x->h + vs, x->p - vs);
+    return (long)(x->p - vs);
+}
+
+/* The scheme "X-Matrix" (any case) then 1+ spaces. 1 if so, 0 if another
+ * scheme, -1 for "X-Matrix" followed by something else. */
+static int take_scheme(xm_cur *x)
+{
+    size_t s, n;
+    skip_ows(x);
+    s = x->p;
+    n = take_token(x);
+    if (!ieq(x->h + s, n, "X-Matrix")) return 0;
+    if (x->p < x->len && x->h[x->p] != ' ') return -1; /* "X-Matrix\t", "X-Matrix/" */
+    while (x->p < x->len && x->h[x->p] == ' ') x->p++;
+    return 1;
+}
+
+/* One "name=value" parameter; *is_origin says whether it was origin (then
+ * its value is in dst). Returns the value's length, -1 if malformed, or -2
+ * at a second "X-Matrix ..." credentials in the same line (two headers
+ * merged: all of a sender's headers carry the same origin, keep the first
+ * one's). */
+static long take_param(xm_cur *x, int *is_origin)
+{
+    size_t ns = x->p, nl = take_token(x);
+    if (nl == 0) return -1;
+    skip_ows(x);
+    if (x->p < x->len && x->h[x->p] != '=' && x->p > ns + nl &&
+        ieq(x->h + ns, nl, "X-Matrix") && x->h[ns + nl] == ' ')
+        return -2;
+    if (x->p >= x->len || x->h[x->p] != '=') return -1;
+    x->p++;
+    skip_ows(x);
+    *is_origin = ieq(x->h + ns, nl, "origin");
+    if (x->p < x->len && x->h[x->p] == '"') {
+        x->p++;
+        return take_quoted(x, *is_origin);
+    }
+    return take_unquoted(x, *is_origin);
+}
+
+/* The origin of an "Authorization: X-Matrix ..." value into dst (contract
+ * in sr_core.h): its length, 0 if the value is not X-Matrix, -1 if it is
+ * but malformed, without origin, with origin twice or an origin longer
+ * than dstcap. Never fails otherwise, never allocates. */
 long sr_xmatrix_origin(const char *hdr, size_t len, char *dst, size_t dstcap)
 {
-    static const char scheme[] = "X-Matrix";
-    size_t p = 0, s, k, olen = 0;
-    int have_origin = 0;
+    xm_cur x = { hdr, len, 0, dst, dstcap };
+    long olen = -1;
+    int sch;
     if (!hdr) return 0;
-    while (p < len && is_ows((unsigned char)hdr[p])) p++;
-    s = p;
-    while (p < len && is_tchar((unsigned char)hdr[p])) p++;
-    if (p - s != sizeof scheme - 1) return 0;
-    for (k = 0; k < sizeof scheme - 1; k++)
-        if (lower((unsigned char)hdr[s + k]) != lower((unsigned char)scheme[k]))
-            return 0;
-    if (p < len && hdr[p] != ' ') return -1;   /* "X-Matrix\t" or "X-Matrix/" */
-    while (p < len && hdr[p] == ' ') p++;
+    sch = take_scheme(&x);
+    if (sch <= 0) return sch;
     for (;;) {
-        size_t ns, nl;
-        int is_origin;
+        int is_origin = 0;
+        long v;
         /* empty list elements (",  ,") are allowed, as RFC 9110 #rule says */
-        while (p < len && (is_ows((unsigned char)hdr[p]) || hdr[p] == ',')) p++;
-        if (p >= len) break;
-        ns = p;
-        while (p < len && is_tchar((unsigned char)hdr[p])) p++;
-        nl = p - ns;
-        if (nl == 0) return -1;
-        while (p < len && is_ows((unsigned char)hdr[p])) p++;
-        if (p < len && hdr[p] != '=' && p > ns + nl && nl == sizeof scheme - 1) {
-            /* "..., X-Matrix origin=...": a second credentials, i.e. two
-             * Authorization headers merged into one line. All of a sender's
-             * headers carry the same origin: keep the first one's. */
-            int again = 1;
-            for (k = 0; again && k < nl; k++)
-                if (lower((unsigned char)hdr[ns + k]) != lower((unsigned char)scheme[k]))
-                    again = 0;
-            if (again && hdr[ns + nl] == ' ') break;
-        }
-        if (p >= len || hdr[p] != '=') return -1;
-        p++;
-        while (p < len && is_ows((unsigned char)hdr[p])) p++;
-        is_origin = nl == 6;
-        for (k = 0; is_origin && k < 6; k++)
-            if (lower((unsigned char)hdr[ns + k]) != (unsigned char)"origin"[k])
-                is_origin = 0;
-        if (is_origin && have_origin) return -1;  /* RFC 9110: names once */
-        if (p < len && hdr[p] == '"') {
-            p++;
-            for (;;) {
-                unsigned char c;
-                if (p >= len) return -1;              /* unterminated */
-                c = (unsigned char)hdr[p];
-                if (c == '"') { p++; break; }
-                if (c == '\\') {
-                    if (++p >= len) return -1;
-                    c = (unsigned char)hdr[p];
-                    if ((c < ' ' && c != '\t') || c == 0x7f) return -1;
-                } else if ((c < ' ' && c != '\t') || c == 0x7f) {
-                    return -1;
-                }
-                if (is_origin) {
-                    if (olen >= dstcap) return -1;
-                    dst[olen++] = (char)c;
-                }
-                p++;
-            }
-        } else {
-            /* unquoted: a token, but older senders put ':' (and other
-             * visible characters, e.g. base64 '/') in it */
-            size_t vs = p;
-            while (p < len) {
-                unsigned char c = (unsigned char)hdr[p];
-                if (c == ',' || is_ows(c)) break;
-                if (c < ' ' || c == 0x7f || c == '"' || c == '\\') return -1;
-                p++;
-            }
-            if (p == vs) return -1;
-            if (is_origin) {
-                if (p - vs > dstcap) return -1;
-                memcpy(dst, hdr + vs, p - vs);
-                olen = p - vs;
-            }
-        }
-        if (is_origin) {
-            if (olen == 0) return -1;
-            have_origin = 1;
-        }
-        while (p < len && is_ows((unsigned char)hdr[p])) p++;
-        if (p < len && hdr[p] != ',') return -1;
+        while (x.p < len && (is_ows((unsigned char)hdr[x.p]) || hdr[x.p] == ',')) x.p++;
+        if (x.p >= len) break;
+        v = take_param(&x, &is_origin);
+        if (v == -2) break;
+        /* an origin must not be empty, nor come twice (RFC 9110: names once) */
+        if (v < 0 || (is_origin && (olen >= 0 || v == 0))) return -1;
+        if (is_origin) olen = v;
+        skip_ows(&x);
+        if (x.p < len && hdr[x.p] != ',') return -1;
     }
-    return have_origin ? (long)olen : -1;
+    return olen;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -521,7 +609,7 @@ static long client_version_end(const char *path, size_t len)
     if (p >= len) return -1;
     {
         const char *v = path + vs;
-        size_t vl = p - vs, i;
+        size_t vl = p - vs;
         if (vl == 2 && memcmp(v, "r0", 2) == 0) return (long)p;
         if (vl == 8 && memcmp(v, "unstable", 8) == 0) return (long)p;
         if (vl == 3 && memcmp(v, "api", 3) == 0) {
@@ -529,7 +617,7 @@ static long client_version_end(const char *path, size_t len)
             return -1;
         }
         if (vl >= 2 && v[0] == 'v') {
-            for (i = 1; i < vl; i++)
+            for (size_t i = 1; i < vl; i++)
                 if (v[i] < '0' || v[i] > '9') return -1;
             return (long)p;
         }
@@ -567,6 +655,9 @@ static long segment_after(const char *path, size_t len, size_t from,
     }
 }
 
+/* The percent-decoded segment after the first /rooms/, /join/ or /knock/
+ * following a client API version, into dst: its length, 0 when the path
+ * has none, -1 when it does not decode or exceeds dstcap. */
 long sr_room_from_path(const char *path, size_t len, char *dst, size_t dstcap)
 {
     static const char *const words[] = { "/rooms/", "/join/", "/knock/" };
@@ -578,6 +669,8 @@ long sr_room_from_path(const char *path, size_t len, char *dst, size_t dstcap)
     return segment_after(path, len, (size_t)v, words, 3, dst, dstcap);
 }
 
+/* The user of a client /profile/{userId} path, decoded and reduced to its
+ * localpart, into dst; same returns as sr_room_from_path. */
 long sr_profile_user_from_path(const char *path, size_t len, char *dst,
                                size_t dstcap)
 {

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE  /* memmem */
+#define _GNU_SOURCE /* memmem */
 /*
  * sr_router.c - the per-request routing decision (docs/design.md "Router
  * data", steps 1-6), from data built once by the Lua policy.
@@ -14,17 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sr_core.h"
+#include "sr_util.h"
 
-#define RT_NAME_MAX   255      /* class / backend / id names                */
-#define RT_TOK_MAX    4096     /* longest token we look at (query-decoded)  */
-#define RT_PARAM_MAX  512      /* query values we read (since, user_id ...) */
-#define RT_NORM_MAX   4096     /* path bytes normalized for the block check */
-#define RT_SEG_MAX    256
+#define RT_NAME_MAX  255  /* class / backend / id names                */
+#define RT_TOK_MAX   4096 /* longest token we look at (query-decoded)  */
+#define RT_PARAM_MAX 512  /* query values we read (since, user_id ...) */
+#define RT_NORM_MAX  4096 /* path bytes normalized for the block check */
+#define RT_SEG_MAX   256
 
 typedef struct {
-    char *cls, *be_a, *be_b, *reason;
-    unsigned mask_a;           /* SR_M_ALL when "any"                       */
+    char *cls, *generic_backend, *other_backend, *reason;
+    unsigned generic_methods; /* SR_M_ALL when "any"                       */
     sr_key_src key;
     int as_ok;
 } rt_target;
@@ -36,46 +36,30 @@ typedef struct {
 } rt_entry;
 
 typedef struct {
-    uint64_t h;                /* keyed hash of the token                   */
-    size_t len;                /* its length (cheap extra check)            */
-    char *sender;              /* localpart                                 */
+    uint64_t h;   /* keyed hash of the token                   */
+    size_t len;   /* its length (cheap extra check)            */
+    char *sender; /* localpart                                 */
 } rt_astok;
 
 struct sr_router {
     sr_rset *set;
-    rt_entry *e; size_t ne;
-    rt_target *t; size_t nt;
+    rt_entry *e;
+    size_t ne;
+    rt_target *t;
+    size_t nt;
     int fallback;
-    int blocked;               /* index of a data target of class "blocked",
-                                  or -1: use builtin_blocked               */
+    int blocked; /* index of a data target of class "blocked",
+                    or -1: use builtin_blocked               */
     rt_target builtin_blocked;
-    sr_hkey key;               /* hkey and token-hash key                   */
-    sr_hkey askey;             /* key for appservice token hashes           */
-    rt_astok *as; size_t nas;
+    sr_sipkey sipkey;    /* for hkeys and token hashes                */
+    sr_sipkey as_sipkey; /* for appservice token hashes               */
+    rt_astok *as;
+    size_t nas;
     char *as_backend;
 };
 
 /* ------------------------------------------------------------------------ */
 /* Construction.                                                             */
-
-static void errf(char *err, size_t errlen, const char *fmt, const char *a,
-                 size_t i)
-{
-    if (err && errlen) snprintf(err, errlen, fmt, a, i);
-}
-
-/* Copy a NUL-terminated string; NULL stays NULL. *oom set on failure. */
-static char *dup_str(const char *s, int *oom)
-{
-    size_t n;
-    char *d;
-    if (!s) return NULL;
-    n = strlen(s);
-    d = malloc(n + 1);
-    if (!d) { *oom = 1; return NULL; }
-    memcpy(d, s, n + 1);
-    return d;
-}
 
 /* A backend or class name: 1..255 bytes of [A-Za-z0-9_.:-] (it is printed
  * in the packed "backend|class|hkey" string and used as an HAProxy name). */
@@ -100,12 +84,14 @@ void sr_router_free(sr_router *r)
 {
     if (!r) return;
     sr_rset_free(r->set);
-    if (r->e) for (size_t i = 0; i < r->ne; i++) free(r->e[i].id);
-    if (r->t) for (size_t i = 0; i < r->nt; i++) {
-        free(r->t[i].cls); free(r->t[i].be_a);
-        free(r->t[i].be_b); free(r->t[i].reason);
+    for (size_t i = 0; r->e && i < r->ne; i++) free(r->e[i].id);
+    for (size_t i = 0; r->t && i < r->nt; i++) {
+        free(r->t[i].cls);
+        free(r->t[i].generic_backend);
+        free(r->t[i].other_backend);
+        free(r->t[i].reason);
     }
-    if (r->as) for (size_t i = 0; i < r->nas; i++) free(r->as[i].sender);
+    for (size_t i = 0; r->as && i < r->nas; i++) free(r->as[i].sender);
     free(r->e);
     free(r->t);
     free(r->as);
@@ -113,166 +99,196 @@ void sr_router_free(sr_router *r)
     free(r);
 }
 
-/* Contract in sr_core.h. Validates indices, names ([A-Za-z0-9_.:-], 1..255
- * bytes: they are printed in "backend|class|hkey") and patterns; copies
- * every string; keeps only keyed hashes of as_tokens. be_b NULL = be_a,
- * mask_a 0 = every method. NULL + err (0-based indices) on bad data/OOM. */
-sr_router *sr_router_new(const sr_router_spec *spec, char *err, size_t errlen)
+/* The spec's shape: counts, lists present, indices in range. */
+static int check_spec(const sr_router_spec *spec, sr_error *err)
 {
-    sr_router *r;
-    const char **pats = NULL, **names = NULL;
-    unsigned *masks = NULL;
-    int oom = 0;
+    const char *bad = NULL;
+    if (!spec) bad = "no spec";
+    else if (spec->n_targets == 0 || !spec->targets) bad = "no targets";
+    else if (spec->n_entries && !spec->entries) bad = "no entries";
+    else if (spec->n_targets > 0x7fffffff || spec->n_entries > 0x7fffffff) bad = "too many entries";
+    else if (spec->fallback_target < 0 || (size_t)spec->fallback_target >= spec->n_targets)
+        bad = "fallback_target out of range";
+    else if (spec->as_backend && !valid_name(spec->as_backend)) bad = "as_backend: bad name";
+    else if (spec->n_as_tokens && !spec->as_tokens) bad = "no as_tokens";
+    if (bad) sr_err_input(err, "%s", bad);
+    return bad == NULL;
+}
 
-    if (err && errlen) err[0] = '\0';
-    if (!spec) { errf(err, errlen, "%sno spec", "", 0); return NULL; }
-    if (spec->n_targets == 0 || !spec->targets) {
-        errf(err, errlen, "%sno targets", "", 0);
-        return NULL;
-    }
-    if (spec->n_entries && !spec->entries) {
-        errf(err, errlen, "%sno entries", "", 0);
-        return NULL;
-    }
-    if (spec->n_targets > 0x7fffffff || spec->n_entries > 0x7fffffff) {
-        errf(err, errlen, "%stoo many entries", "", 0);
-        return NULL;
-    }
-    if (spec->fallback_target < 0 || (size_t)spec->fallback_target >= spec->n_targets) {
-        errf(err, errlen, "%sfallback_target out of range", "", 0);
-        return NULL;
-    }
-    if (spec->as_backend && !valid_name(spec->as_backend)) {
-        errf(err, errlen, "%sas_backend: bad name", "", 0);
-        return NULL;
-    }
-    if (spec->n_as_tokens && !spec->as_tokens) {
-        errf(err, errlen, "%sno as_tokens", "", 0);
-        return NULL;
-    }
+/* A copy of s into *dst; 0 when s is set but memory ran out. */
+static int copy_str(char **dst, const char *s)
+{
+    *dst = sr_strdup(s);
+    return !s || *dst;
+}
 
-    r = calloc(1, sizeof *r);
-    if (!r) { errf(err, errlen, "%sout of memory", "", 0); return NULL; }
-    r->blocked = -1;
-    r->builtin_blocked.cls = "blocked";
-    r->builtin_blocked.be_a = "blocked";
-    r->builtin_blocked.be_b = "blocked";
-    r->builtin_blocked.reason = "internal endpoint (replication/MAS), never public";
-    r->builtin_blocked.mask_a = SR_M_ALL;
-    r->builtin_blocked.key = SR_KEY_NONE;
-    r->fallback = spec->fallback_target;
-
-    /* targets */
-    r->t = calloc(spec->n_targets, sizeof *r->t);
-    if (!r->t) goto oom;
-    r->nt = spec->n_targets;
-    for (size_t i = 0; i < spec->n_targets; i++) {
-        const sr_target *st = &spec->targets[i];
-        rt_target *t = &r->t[i];
-        const char *be_b = st->be_b ? st->be_b : st->be_a;
-        if (!valid_name(st->cls)) { errf(err, errlen, "%starget %zu: bad class name", "", i); goto fail; }
-        if (!valid_name(st->be_a) || !valid_name(be_b)) {
-            errf(err, errlen, "%starget %zu: bad backend name", "", i);
-            goto fail;
-        }
-        if ((unsigned)st->key > SR_KEY_PATH_USER) {
-            errf(err, errlen, "%starget %zu: bad key source", "", i);
-            goto fail;
-        }
-        t->cls = dup_str(st->cls, &oom);
-        t->be_a = dup_str(st->be_a, &oom);
-        t->be_b = dup_str(be_b, &oom);
-        t->reason = dup_str(st->reason, &oom);
-        if (oom) goto oom;
-        t->mask_a = (st->mask_a & SR_M_ALL) ? (st->mask_a & SR_M_ALL) : SR_M_ALL;
-        t->key = st->key;
-        t->as_ok = st->as_ok ? 1 : 0;
-        if (r->blocked < 0 && strcmp(st->cls, "blocked") == 0) r->blocked = (int)i;
+/* Target i: names checked ([A-Za-z0-9_.:-]), strings copied. */
+static int copy_target(sr_router *r, const sr_target *st, size_t i, sr_error *err)
+{
+    rt_target *t = &r->t[i];
+    const char *other = st->other_backend ? st->other_backend : st->generic_backend;
+    const char *bad = NULL;
+    if (!valid_name(st->cls)) bad = "bad class name";
+    else if (!valid_name(st->generic_backend) || !valid_name(other)) bad = "bad backend name";
+    else if ((unsigned)st->key > SR_KEY_PATH_USER) bad = "bad key source";
+    if (bad) {
+        sr_errf(err, SR_AT_TARGET, i, NULL, "%s", bad);
+        return 0;
     }
-
-    /* entries + the regex set */
-    r->e = calloc(spec->n_entries ? spec->n_entries : 1, sizeof *r->e);
-    pats = calloc(spec->n_entries ? spec->n_entries : 1, sizeof *pats);
-    names = calloc(spec->n_entries ? spec->n_entries : 1, sizeof *names);
-    masks = calloc(spec->n_entries ? spec->n_entries : 1, sizeof *masks);
-    if (!r->e || !pats || !names || !masks) goto oom;
-    r->ne = spec->n_entries;
-    for (size_t i = 0; i < spec->n_entries; i++) {
-        const sr_entry *se = &spec->entries[i];
-        rt_entry *e = &r->e[i];
-        if (!se->id || !se->id[0] || strlen(se->id) > RT_NAME_MAX) {
-            errf(err, errlen, "%sentry %zu: bad id", "", i);
-            goto fail;
-        }
-        if (!se->pattern) { errf(err, errlen, "%sentry %zu: no pattern", "", i); goto fail; }
-        if (se->target < 0 || (size_t)se->target >= spec->n_targets) {
-            errf(err, errlen, "%sentry %zu: target out of range", "", i);
-            goto fail;
-        }
-        if ((unsigned)se->refine > SR_REFINE_POS) {
-            errf(err, errlen, "%sentry %zu: bad refine", "", i);
-            goto fail;
-        }
-        if (se->refine != SR_REFINE_NONE &&
-            (se->alt_target < 0 || (size_t)se->alt_target >= spec->n_targets)) {
-            errf(err, errlen, "%sentry %zu: alt_target out of range", "", i);
-            goto fail;
-        }
-        e->id = dup_str(se->id, &oom);
-        if (oom) goto oom;
-        e->target = se->target;
-        e->refine = se->refine;
-        e->alt = se->refine != SR_REFINE_NONE ? se->alt_target : se->target;
-        pats[i] = se->pattern;
-        names[i] = se->id;
-        masks[i] = se->methods;
+    if (!copy_str(&t->cls, st->cls) || !copy_str(&t->generic_backend, st->generic_backend) ||
+        !copy_str(&t->other_backend, other) || !copy_str(&t->reason, st->reason)) {
+        sr_err_input(err, "out of memory");
+        return 0;
     }
-    r->set = sr_rset_new(pats, masks, names, spec->n_entries, err, errlen);
-    if (!r->set) goto fail;
-    free(pats); pats = NULL;
-    free(names); names = NULL;
-    free(masks); masks = NULL;
+    t->generic_methods = (st->generic_methods & SR_M_ALL) ? (st->generic_methods & SR_M_ALL) : SR_M_ALL;
+    t->key = st->key;
+    t->as_ok = st->as_ok ? 1 : 0;
+    if (r->blocked < 0 && strcmp(st->cls, "blocked") == 0) r->blocked = (int)i;
+    return 1;
+}
 
-    /* keys */
-    r->key = sr_hkey_from_secret(spec->secret ? spec->secret : "",
-                                 spec->secret ? spec->secret_len : 0);
-    r->askey.k0 = r->key.k0 ^ 0x6173746f6b656e31ULL;  /* "astoken1" */
-    r->askey.k1 = r->key.k1 ^ 0x73796e726f757465ULL;  /* "synroute" */
-
-    /* appservice tokens: keyed hashes only */
-    if (spec->n_as_tokens) {
-        r->as = calloc(spec->n_as_tokens, sizeof *r->as);
-        if (!r->as) goto oom;
-        r->nas = spec->n_as_tokens;
-        for (size_t i = 0; i < spec->n_as_tokens; i++) {
-            const char *tok = spec->as_tokens[i];
-            const char *snd = spec->as_senders ? spec->as_senders[i] : NULL;
-            char lp[RT_NAME_MAX + 1];
-            long l = 0;
-            if (!tok || !tok[0]) { errf(err, errlen, "%sas_token %zu: empty", "", i); goto fail; }
-            if (snd) {
-                l = sr_localpart(snd, strlen(snd), lp, sizeof lp - 1);
-                if (l < 0) { errf(err, errlen, "%sas_token %zu: sender too long", "", i); goto fail; }
-            }
-            lp[l] = '\0';
-            r->as[i].h = sr_siphash(&r->askey, tok, strlen(tok));
-            r->as[i].len = strlen(tok);
-            r->as[i].sender = dup_str(lp, &oom);
-            if (oom) goto oom;
-        }
+/* Entry i: id, target indices and refine checked, id copied. */
+static int copy_entry(sr_router *r, const sr_router_spec *spec, size_t i, sr_error *err)
+{
+    const sr_entry *se = &spec->entries[i];
+    rt_entry *e = &r->e[i];
+    int id_ok = se->id && se->id[0] && strlen(se->id) <= RT_NAME_MAX;
+    const char *bad = NULL;
+    if (!id_ok) bad = "bad id";
+    else if (!se->pattern) bad = "no pattern";
+    else if (se->target < 0 || (size_t)se->target >= spec->n_targets) bad = "target out of range";
+    else if ((unsigned)se->refine > SR_REFINE_POS) bad = "bad refine";
+    else if (se->refine != SR_REFINE_NONE &&
+             (se->alt_target < 0 || (size_t)se->alt_target >= spec->n_targets))
+        bad = "alt_target out of range";
+    if (bad) {
+        sr_errf(err, SR_AT_ENTRY, i, id_ok ? se->id : NULL, "%s", bad);
+        return 0;
     }
-    r->as_backend = dup_str(spec->as_backend, &oom);
-    if (oom) goto oom;
-    return r;
+    if (!copy_str(&e->id, se->id)) {
+        sr_err_input(err, "out of memory");
+        return 0;
+    }
+    e->target = se->target;
+    e->refine = se->refine;
+    e->alt = se->refine != SR_REFINE_NONE ? se->alt_target : se->target;
+    return 1;
+}
 
-oom:
-    errf(err, errlen, "%sout of memory", "", 0);
-fail:
+/* The regex set over the entries' patterns, method filters and ids. */
+static int build_set(sr_router *r, const sr_router_spec *spec, sr_error *err)
+{
+    size_t n = spec->n_entries ? spec->n_entries : 1;
+    const char **pats = calloc(n, sizeof *pats), **names = calloc(n, sizeof *names);
+    unsigned *masks = calloc(n, sizeof *masks);
+    if (pats && names && masks) {
+        for (size_t i = 0; i < spec->n_entries; i++) {
+            pats[i] = spec->entries[i].pattern;
+            names[i] = spec->entries[i].id;
+            masks[i] = spec->entries[i].methods;
+        }
+        r->set = sr_rset_new(pats, masks, names, spec->n_entries, err);
+    } else {
+        sr_err_input(err, "out of memory");
+    }
     free(pats);
     free(names);
     free(masks);
-    sr_router_free(r);
-    return NULL;
+    return r->set != NULL;
+}
+
+/* The SipHash keys: one from the secret (hkeys, token hashes), one derived
+ * from it for appservice token hashes. */
+static void derive_keys(sr_router *r, const sr_router_spec *spec)
+{
+    r->sipkey = sr_sipkey_from_secret(spec->secret ? spec->secret : "",
+                                      spec->secret ? spec->secret_len : 0);
+    r->as_sipkey.k0 = r->sipkey.k0 ^ 0x6173746f6b656e31ULL; /* "astoken1" */
+    r->as_sipkey.k1 = r->sipkey.k1 ^ 0x73796e726f757465ULL; /* "synroute" */
+}
+
+/* Appservice token i: kept as a keyed hash, with its sender's localpart. */
+static int copy_as_token(sr_router *r, const sr_router_spec *spec, size_t i, sr_error *err)
+{
+    const char *tok = spec->as_tokens[i];
+    const char *snd = spec->as_senders ? spec->as_senders[i] : NULL;
+    char lp[RT_NAME_MAX + 1];
+    long l = 0;
+    if (!tok || !tok[0]) {
+        sr_errf(err, SR_AT_AS_TOKEN, i, NULL, "empty");
+        return 0;
+    }
+    if (snd) l = sr_localpart(snd, strlen(snd), lp, sizeof lp - 1);
+    if (l < 0) {
+        sr_errf(err, SR_AT_AS_TOKEN, i, NULL, "sender too long");
+        return 0;
+    }
+    lp[l] = '\0';
+    r->as[i].h = sr_siphash(&r->as_sipkey, tok, strlen(tok));
+    r->as[i].len = strlen(tok);
+    if (!copy_str(&r->as[i].sender, lp)) {
+        sr_err_input(err, "out of memory");
+        return 0;
+    }
+    return 1;
+}
+
+/* A router with its arrays allocated and the built-in "blocked" target. */
+static sr_router *router_alloc(const sr_router_spec *spec)
+{
+    sr_router *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->blocked = -1;
+    r->builtin_blocked.cls = "blocked";
+    r->builtin_blocked.generic_backend = "blocked";
+    r->builtin_blocked.other_backend = "blocked";
+    r->builtin_blocked.reason = "internal endpoint (replication/MAS), never public";
+    r->builtin_blocked.generic_methods = SR_M_ALL;
+    r->builtin_blocked.key = SR_KEY_NONE;
+    r->fallback = spec->fallback_target;
+    r->nt = spec->n_targets;
+    r->ne = spec->n_entries;
+    r->nas = spec->n_as_tokens;
+    r->t = calloc(r->nt, sizeof *r->t);
+    r->e = calloc(r->ne ? r->ne : 1, sizeof *r->e);
+    r->as = calloc(r->nas ? r->nas : 1, sizeof *r->as);
+    if (!r->t || !r->e || !r->as) {
+        sr_router_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Build a router from spec (contract in sr_core.h). Validates indices,
+ * names and patterns; copies every string; keeps only keyed hashes of
+ * as_tokens. other_backend NULL = generic_backend, generic_methods 0 =
+ * every method. NULL with *err filled (0-based indices) on bad data or out
+ * of memory. Never raises. */
+sr_router *sr_router_new(const sr_router_spec *spec, sr_error *err)
+{
+    sr_router *r;
+    int ok = 1;
+    sr_err_clear(err);
+    if (!check_spec(spec, err)) return NULL;
+    r = router_alloc(spec);
+    if (!r) {
+        sr_err_input(err, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; ok && i < spec->n_targets; i++) ok = copy_target(r, &spec->targets[i], i, err);
+    for (size_t i = 0; ok && i < spec->n_entries; i++) ok = copy_entry(r, spec, i, err);
+    ok = ok && build_set(r, spec, err);
+    if (ok) derive_keys(r, spec);
+    for (size_t i = 0; ok && i < spec->n_as_tokens; i++) ok = copy_as_token(r, spec, i, err);
+    if (ok && !copy_str(&r->as_backend, spec->as_backend)) {
+        sr_err_input(err, "out of memory");
+        ok = 0;
+    }
+    if (!ok) {
+        sr_router_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -374,7 +390,10 @@ static int is_internal_path(const char *p, size_t n)
         while (i < lb && b[i] != '/') i++;
         len = i - st;
         if (len == 0 || seg_is(b + st, len, ".")) continue;
-        if (seg_is(b + st, len, "..")) { if (ns) ns--; continue; }
+        if (seg_is(b + st, len, "..")) {
+            if (ns) ns--;
+            continue;
+        }
         if (ns == RT_SEG_MAX)
             return mem_has(b, lb, "_synapse/replication") || mem_has(b, lb, "_synapse/mas");
         segs[ns][0] = st;
@@ -389,6 +408,8 @@ static int is_internal_path(const char *p, size_t n)
 /* ------------------------------------------------------------------------ */
 /* The decision.                                                             */
 
+/* The hkey of kind ":" key under the router's SipHash key, as 16 hex
+ * digits in out (contract in sr_core.h). Never fails, never allocates. */
 void sr_router_hkey(const sr_router *r, const char *kind, const char *key,
                     size_t keylen, char out[17])
 {
@@ -402,13 +423,13 @@ void sr_router_hkey(const sr_router *r, const char *kind, const char *key,
     n = kl + 1;
     if (keylen <= sizeof buf - n) {
         if (keylen) memcpy(buf + n, key, keylen);
-        h = sr_siphash(&r->key, buf, n + keylen);
+        h = sr_siphash(&r->sipkey, buf, n + keylen);
     } else {
         /* longer than any key sr_route produces: hash in two steps so the
          * function still never fails (such keys never come from sr_route) */
-        uint64_t hk = sr_siphash(&r->key, key, keylen);
+        uint64_t hk = sr_siphash(&r->sipkey, key, keylen);
         memcpy(buf + n, &hk, sizeof hk);
-        h = sr_siphash(&r->key, buf, n + sizeof hk);
+        h = sr_siphash(&r->sipkey, buf, n + sizeof hk);
     }
     sr_hex64(h, out);
 }
@@ -435,21 +456,181 @@ static int set_key(sr_decision *d, const char *kind, const char *s, size_t n)
     return 1;
 }
 
-/* Contract in sr_core.h: never fails, never allocates, never copies a raw
- * token into d. A NULL router gives class/backend "main". */
-void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
-{
-    const char *method = "", *src = "", *path = "", *query = "", *auth = "";
-    size_t mlen = 0, slen = 0, plen = 0, qlen = 0, alen = 0;
-    const rt_target *t;
+/* One request, split: "METHOD SP SRC SP PATHQ SP AUTH", PATHQ at its first
+ * '?'. Absent parts are empty; "-" for SRC or AUTH means absent. */
+typedef struct {
+    const char *method, *src, *path, *query, *auth;
+    size_t mlen, slen, plen, qlen, alen;
     unsigned mbit;
+} rt_req;
+
+/* The next space-separated field of [*p, end): its start and length;
+ * *p moves past the space, or to NULL when this was the last field. */
+static const char *next_field(const char **p, const char *end, size_t *flen)
+{
+    const char *f = *p, *sp = memchr(f, ' ', (size_t)(end - f));
+    *flen = sp ? (size_t)(sp - f) : (size_t)(end - f);
+    *p = sp ? sp + 1 : NULL;
+    return f;
+}
+
+/* Step 1: split the input. Never fails: missing fields stay empty. */
+static void parse_input(const char *in, size_t len, rt_req *q)
+{
+    const char *end = in + len, *p = in, *mark;
+    memset(q, 0, sizeof *q);
+    q->method = q->src = q->path = q->query = q->auth = "";
+    if (len) q->method = next_field(&p, end, &q->mlen);
+    if (len && p) q->src = next_field(&p, end, &q->slen);
+    if (len && p) q->path = next_field(&p, end, &q->plen);
+    if (len && p) {
+        q->auth = p;
+        q->alen = (size_t)(end - p);
+    }
+    mark = q->plen ? memchr(q->path, '?', q->plen) : NULL;
+    if (mark) {
+        q->query = mark + 1;
+        q->qlen = q->plen - (size_t)(mark + 1 - q->path);
+        q->plen = (size_t)(mark - q->path);
+    }
+    if (q->alen == 1 && q->auth[0] == '-') q->alen = 0;
+    if (q->slen == 1 && q->src[0] == '-') q->slen = 0;
+    q->mbit = sr_method_bit(q->method, q->mlen);
+}
+
+/* Steps 2-3: the matching entry (or the fallback) and its refinement: a
+ * sync without `since` (or with full_state=true), or a sliding sync
+ * without `pos`, takes the entry's alternative target. */
+static const rt_target *pick_target(const sr_router *r, const rt_req *q, sr_decision *d)
+{
+    int e = sr_rset_match(r->set, q->path, q->plen, q->mbit), ti;
+    const rt_entry *en;
+    if (e < 0) return &r->t[r->fallback];
+    en = &r->e[e];
+    ti = en->target;
+    d->entry = e;
+    d->route_id = en->id;
+    if (en->refine == SR_REFINE_SINCE) {
+        char tmp[RT_PARAM_MAX];
+        /* only emptiness matters: no need to decode the value */
+        if (sr_query_raw(q->query, q->qlen, "since", NULL) <= 0) ti = en->alt;
+        else if (qparam(q->query, q->qlen, "full_state", tmp, sizeof tmp) == 4 &&
+                 memcmp(tmp, "true", 4) == 0)
+            ti = en->alt;
+    } else if (en->refine == SR_REFINE_POS) {
+        if (sr_query_raw(q->query, q->qlen, "pos", NULL) <= 0) ti = en->alt;
+    }
+    return &r->t[ti];
+}
+
+/* The request's access token (Authorization, else access_token), pointing
+ * into q or tokbuf; 0 if there is none or it is empty/undecodable. */
+static int find_token(const rt_req *q, char *tokbuf, size_t cap, const char **tok, size_t *toklen)
+{
+    int found = sr_token_find(q->alen ? q->auth : NULL, q->alen, q->query, q->qlen,
+                              tokbuf, cap, tok, toklen) == 1;
+    return found && *toklen > 0;
+}
+
+/* Index of the appservice token equal to tok, or -1. */
+static int as_token_index(const sr_router *r, const char *tok, size_t toklen)
+{
+    uint64_t h = sr_siphash(&r->as_sipkey, tok, toklen);
+    for (size_t i = 0; i < r->nas; i++)
+        if (r->as[i].h == h && r->as[i].len == toklen) return (int)i;
+    return -1;
+}
+
+/* Step 5, an appservice token: its pool when the target allows it, and
+ * the user it acts for: the user_id param (localpart), else the sender. */
+static void key_for_appservice(const sr_router *r, const rt_target *t, const rt_req *q,
+                               int as_idx, sr_decision *d)
+{
+    char tmp[RT_PARAM_MAX], kbuf[sizeof d->key];
+    long v, l = -1;
+    d->token_kind = SR_TOK_OPAQUE;
+    if (t->as_ok && r->as_backend) {
+        d->backend = r->as_backend;
+        d->appservice = 1;
+    }
+    if (!d->appservice && t->key != SR_KEY_USER) return;
+    v = qparam(q->query, q->qlen, "user_id", tmp, sizeof tmp);
+    if (v > 0) l = sr_localpart(tmp, (size_t)v, kbuf, sizeof kbuf - 1);
+    if (l > 0) set_key(d, "user", kbuf, (size_t)l);
+    else set_key(d, "user", r->as[as_idx].sender, strlen(r->as[as_idx].sender));
+}
+
+/* A user key from the token: the localpart inside syt_/macaroon tokens,
+ * else "th:" + a keyed hash of the token (never the token itself). */
+static void key_from_token(const sr_router *r, const char *tok, size_t toklen, sr_decision *d)
+{
+    char kbuf[sizeof d->key], hx[17], th[3 + 16];
+    size_t kl = 0;
+    sr_tok_kind k = sr_token_classify(tok, toklen, kbuf, sizeof kbuf - 1, &kl);
+    d->token_kind = (int)k;
+    if ((k == SR_TOK_SYT || k == SR_TOK_MACAROON) && kl > 0) {
+        set_key(d, "user", kbuf, kl);
+        return;
+    }
+    sr_hex64(sr_siphash(&r->sipkey, tok, toklen), hx);
+    memcpy(th, "th:", 3);
+    memcpy(th + 3, hx, 16);
+    set_key(d, "token-hash", th, sizeof th);
+}
+
+/* The origin key: the X-Matrix origin, else "src:" + the client address. */
+static void key_from_origin(const rt_req *q, sr_decision *d)
+{
+    char kbuf[sizeof d->key];
+    long l = q->alen ? sr_xmatrix_origin(q->auth, q->alen, kbuf, sizeof kbuf - 1) : 0;
+    size_t n = q->slen > sizeof kbuf - 5 ? sizeof kbuf - 5 : q->slen;
+    if (l > 0) {
+        set_key(d, "origin", kbuf, (size_t)l);
+    } else if (q->slen) {
+        memcpy(kbuf, "src:", 4);
+        memcpy(kbuf + 4, q->src, n);
+        set_key(d, "origin", kbuf, n + 4);
+    }
+}
+
+/* Step 6 for keys that come from the path: the room, or the profile user. */
+static void key_from_path(const rt_target *t, const rt_req *q, sr_decision *d)
+{
+    char kbuf[sizeof d->key];
+    long l = t->key == SR_KEY_ROOM
+                 ? sr_room_from_path(q->path, q->plen, kbuf, sizeof kbuf - 1)
+                 : sr_profile_user_from_path(q->path, q->plen, kbuf, sizeof kbuf - 1);
+    if (l > 0) set_key(d, t->key == SR_KEY_ROOM ? "room" : "user", kbuf, (size_t)l);
+}
+
+/* Steps 5-6 by the token: an appservice token (its pool and user), or
+ * the user key of the token. 0 when the token decides nothing (none, or
+ * not an appservice token for a target not keyed by user). */
+static int key_by_token(const sr_router *r, const rt_target *t, const rt_req *q, sr_decision *d)
+{
     char tokbuf[RT_TOK_MAX];
-    char tmp[RT_PARAM_MAX];
     const char *tok = NULL;
     size_t toklen = 0;
-    int have_tok = 0, as_idx = -1;
-    char kbuf[sizeof d->key];
+    int as_idx = -1;
+    if (!find_token(q, tokbuf, sizeof tokbuf, &tok, &toklen)) return 0;
+    if (r->nas) as_idx = as_token_index(r, tok, toklen);
+    if (as_idx >= 0) key_for_appservice(r, t, q, as_idx, d);
+    else if (t->key == SR_KEY_USER) key_from_token(r, tok, toklen, d);
+    else return 0;
+    return 1;
+}
 
+/* Steps 5-6: the appservice override and the stickiness key. */
+static void route_key(const sr_router *r, const rt_target *t, const rt_req *q, sr_decision *d)
+{
+    if ((t->key == SR_KEY_USER || r->nas) && key_by_token(r, t, q, d)) return;
+    if (t->key == SR_KEY_ROOM || t->key == SR_KEY_PATH_USER) key_from_path(t, q, d);
+    else if (t->key == SR_KEY_ORIGIN) key_from_origin(q, d);
+}
+
+/* A decision with nothing decided yet: fallback route id, no key. */
+static void decision_init(sr_decision *d)
+{
     d->entry = -1;
     d->route_id = "default";
     d->cls = d->backend = d->reason = NULL;
@@ -458,142 +639,41 @@ void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
     d->hkey[0] = '\0';
     d->token_kind = SR_TOK_NONE;
     d->appservice = 0;
-    if (!r) { d->cls = d->backend = "main"; return; }
-    if (!in) len = 0;
+}
 
-    /* 1. METHOD SP SRC SP PATHQ SP AUTH */
-    if (len) {
-        const char *end = in + len, *p = in, *sp;
-        sp = memchr(p, ' ', (size_t)(end - p));
-        method = p; mlen = sp ? (size_t)(sp - p) : (size_t)(end - p);
-        if (sp) {
-            p = sp + 1;
-            sp = memchr(p, ' ', (size_t)(end - p));
-            src = p; slen = sp ? (size_t)(sp - p) : (size_t)(end - p);
-            if (sp) {
-                const char *q;
-                p = sp + 1;
-                sp = memchr(p, ' ', (size_t)(end - p));
-                path = p; plen = sp ? (size_t)(sp - p) : (size_t)(end - p);
-                if (sp) { auth = sp + 1; alen = (size_t)(end - auth); }
-                q = plen ? memchr(path, '?', plen) : NULL;
-                if (q) {
-                    query = q + 1;
-                    qlen = plen - (size_t)(q + 1 - path);
-                    plen = (size_t)(q - path);
-                }
-            }
-        }
+/* The whole decision for one "METHOD SRC PATHQ AUTH" input (contract in
+ * sr_core.h, steps in docs/design.md "Router data"). Never fails, never
+ * allocates, never copies a raw token into d. A NULL router gives class
+ * and backend "main". */
+void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d)
+{
+    rt_req q;
+    const rt_target *t;
+    decision_init(d);
+    if (!r) {
+        d->cls = d->backend = "main";
+        return;
     }
-    if (alen == 1 && auth[0] == '-') alen = 0;
-    if (slen == 1 && src[0] == '-') slen = 0;
-    mbit = sr_method_bit(method, mlen);
-
-    /* 2. internal paths */
-    if (is_internal_path(path, plen)) {
+    parse_input(in ? in : "", in ? len : 0, &q);
+    if (is_internal_path(q.path, q.plen)) {
         t = r->blocked >= 0 ? &r->t[r->blocked] : &r->builtin_blocked;
         d->route_id = "blocked";
         d->cls = t->cls;
-        d->backend = t->be_a;
+        d->backend = t->generic_backend;
         d->reason = t->reason ? t->reason : r->builtin_blocked.reason;
         return;
     }
-
-    /* 3. entry + refine */
-    {
-        int e = sr_rset_match(r->set, path, plen, mbit);
-        if (e >= 0) {
-            const rt_entry *en = &r->e[e];
-            int ti = en->target;
-            d->entry = e;
-            d->route_id = en->id;
-            if (en->refine == SR_REFINE_SINCE) {
-                /* only emptiness matters: no need to decode the value */
-                if (sr_query_raw(query, qlen, "since", NULL) <= 0) ti = en->alt;
-                else if (qparam(query, qlen, "full_state", tmp, sizeof tmp) == 4 &&
-                         memcmp(tmp, "true", 4) == 0)
-                    ti = en->alt;
-            } else if (en->refine == SR_REFINE_POS) {
-                if (sr_query_raw(query, qlen, "pos", NULL) <= 0) ti = en->alt;
-            }
-            t = &r->t[ti];
-        } else {
-            t = &r->t[r->fallback];
-        }
-    }
+    t = pick_target(r, &q, d);
     d->cls = t->cls;
     d->reason = t->reason;
-
-    /* 4. backend by method */
-    d->backend = (t->mask_a & mbit) ? t->be_a : t->be_b;
-
-    /* the token (used by user keys and the appservice check) */
-    if (t->key == SR_KEY_USER || r->nas) {
-        have_tok = sr_token_find(alen ? auth : NULL, alen, query, qlen,
-                                 tokbuf, sizeof tokbuf, &tok, &toklen) == 1;
-        if (have_tok && toklen == 0) have_tok = 0;
-        if (have_tok && r->nas) {
-            uint64_t h = sr_siphash(&r->askey, tok, toklen);
-            for (size_t i = 0; i < r->nas; i++)
-                if (r->as[i].h == h && r->as[i].len == toklen) { as_idx = (int)i; break; }
-        }
-    }
-
-    /* appservice user: user_id param (localpart), else the sender */
-    if (as_idx >= 0) {
-        d->token_kind = SR_TOK_OPAQUE;
-        if (t->as_ok && r->as_backend) {
-            d->backend = r->as_backend;
-            d->appservice = 1;
-        }
-        if (d->appservice || t->key == SR_KEY_USER) {
-            long v = qparam(query, qlen, "user_id", tmp, sizeof tmp);
-            long l = -1;
-            if (v > 0) l = sr_localpart(tmp, (size_t)v, kbuf, sizeof kbuf - 1);
-            if (l > 0) set_key(d, "user", kbuf, (size_t)l);
-            else set_key(d, "user", r->as[as_idx].sender, strlen(r->as[as_idx].sender));
-        }
-    } else if (t->key == SR_KEY_USER) {
-        if (have_tok) {
-            size_t kl = 0;
-            sr_tok_kind k = sr_token_classify(tok, toklen, kbuf, sizeof kbuf - 1, &kl);
-            d->token_kind = (int)k;
-            if ((k == SR_TOK_SYT || k == SR_TOK_MACAROON) && kl > 0) {
-                set_key(d, "user", kbuf, kl);
-            } else {
-                char hx[17];
-                char th[3 + 16];
-                sr_hex64(sr_siphash(&r->key, tok, toklen), hx);
-                memcpy(th, "th:", 3);
-                memcpy(th + 3, hx, 16);
-                set_key(d, "token-hash", th, sizeof th);
-            }
-        }
-    } else if (t->key == SR_KEY_ROOM) {
-        long l = sr_room_from_path(path, plen, kbuf, sizeof kbuf - 1);
-        if (l > 0) set_key(d, "room", kbuf, (size_t)l);
-    } else if (t->key == SR_KEY_PATH_USER) {
-        long l = sr_profile_user_from_path(path, plen, kbuf, sizeof kbuf - 1);
-        if (l > 0) set_key(d, "user", kbuf, (size_t)l);
-    } else if (t->key == SR_KEY_ORIGIN) {
-        long l = alen ? sr_xmatrix_origin(auth, alen, kbuf, sizeof kbuf - 1) : 0;
-        if (l > 0) {
-            set_key(d, "origin", kbuf, (size_t)l);
-        } else if (slen) {
-            size_t n = slen > sizeof kbuf - 5 ? sizeof kbuf - 5 : slen;
-            memcpy(kbuf, "src:", 4);
-            memcpy(kbuf + 4, src, n);
-            set_key(d, "origin", kbuf, n + 4);
-        }
-    }
-
-    /* 6. hkey */
-    if (d->key[0])
-        sr_router_hkey(r, d->key_kind, d->key, strlen(d->key), d->hkey);
+    d->backend = (t->generic_methods & q.mbit) ? t->generic_backend : t->other_backend;
+    route_key(r, t, &q, d);
+    if (d->key[0]) sr_router_hkey(r, d->key_kind, d->key, strlen(d->key), d->hkey);
 }
 
-/* Contract in sr_core.h. If out is too small, out = "" and 0 is returned
- * (HAProxy then leaves the vars unset: default_backend main). */
+/* The decision packed as "backend|class|hkey" into out; returns its length.
+ * If out is too small, out = "" and 0 is returned (HAProxy then leaves the
+ * vars unset: default_backend main). Never fails, never allocates. */
 size_t sr_route_packed(const sr_router *r, const char *in, size_t len,
                        char *out, size_t outcap)
 {
@@ -605,7 +685,10 @@ size_t sr_route_packed(const sr_router *r, const char *in, size_t len,
     cl = strlen(d.cls);
     hl = strlen(d.hkey);
     n = bl + 1 + cl + 1 + hl;
-    if (n + 1 > outcap) { out[0] = '\0'; return 0; }
+    if (n + 1 > outcap) {
+        out[0] = '\0';
+        return 0;
+    }
     memcpy(out, d.backend, bl);
     out[bl] = '|';
     memcpy(out + bl + 1, d.cls, cl);

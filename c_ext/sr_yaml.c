@@ -14,7 +14,7 @@
  * memory, and for files "<path>: cannot open: <strerror>".
  * Only the first document of a stream is read; the rest is not parsed.
  */
-#include "sr_core.h"
+#include "sr_util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,17 +27,17 @@
 
 struct sr_ydoc {
     sr_ynode *root;
-    sr_ynode **all;           /* every node, for freeing */
+    sr_ynode **all; /* every node, for freeing */
     size_t nall, capall;
 };
 
-typedef struct {              /* an open sequence or mapping */
+typedef struct { /* an open sequence or mapping */
     sr_ynode *node;
-    size_t count, cap;        /* items used / allocated */
-    char *anchor;             /* registered when the node is complete */
+    size_t count, cap; /* items used / allocated */
+    char *anchor;      /* registered when the node is complete */
 } frame;
 
-typedef struct {              /* anchor -> node (open addressing) */
+typedef struct { /* anchor -> node (open addressing) */
     char *name;
     sr_ynode *node;
 } anchor_slot;
@@ -45,13 +45,18 @@ typedef struct {              /* anchor -> node (open addressing) */
 typedef struct {
     sr_ydoc *doc;
     const char *name;
-    char *err; size_t errlen;
+    char *err;
+    size_t errlen;
     frame stack[SR_YAML_MAX_DEPTH];
     size_t depth;
     anchor_slot *anchors;
-    size_t nanchors, capanchors;   /* capanchors: 0 or a power of two */
+    size_t nanchors, capanchors; /* capanchors: 0 or a power of two */
 } builder;
 
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    SR_PRINTF(3, 4);
+
+/* Format a message into err (NULL or errlen 0: nothing); never fails. */
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -68,6 +73,7 @@ static void free_node(sr_ynode *n)
     free(n);
 }
 
+/* Frees the document and every node in it; NULL is a no-op. */
 void sr_ydoc_free(sr_ydoc *d)
 {
     size_t i;
@@ -77,6 +83,8 @@ void sr_ydoc_free(sr_ydoc *d)
     free(d);
 }
 
+/* The root node (owned by d; SR_Y_NULL for an empty document), NULL for a
+ * NULL d. */
 const sr_ynode *sr_ydoc_root(const sr_ydoc *d)
 {
     return d ? d->root : NULL;
@@ -153,17 +161,6 @@ static int anchor_set(builder *b, char *name, sr_ynode *node)
     return 0;
 }
 
-static char *dup_str(const char *s)
-{
-    size_t l;
-    char *c;
-    if (!s) return NULL;
-    l = strlen(s);
-    c = malloc(l + 1);
-    if (c) memcpy(c, s, l + 1);
-    return c;
-}
-
 /* Attach a finished node to the open container (or make it the root).
  * Returns 0 or -1 (out of memory). */
 static int attach(builder *b, sr_ynode *n)
@@ -190,7 +187,7 @@ static void yaml_problem(builder *b, const yaml_parser_t *p)
     const yaml_mark_t *m = &p->problem_mark;
     const char *problem = p->problem ? p->problem : "invalid YAML";
     if (p->error == YAML_READER_ERROR || p->error == YAML_MEMORY_ERROR)
-        m = &p->mark;   /* the reader does not set problem_mark */
+        m = &p->mark; /* the reader does not set problem_mark */
     if (p->context)
         set_err(b->err, b->errlen, "%s:%lu:%lu: %s (%s at line %lu)", b->name,
                 (unsigned long)m->line + 1, (unsigned long)m->column + 1,
@@ -201,119 +198,171 @@ static void yaml_problem(builder *b, const yaml_parser_t *p)
                 problem);
 }
 
-/* Handle one event. Returns 1 to go on, 0 when done, -1 on error (message
- * written). */
-static int on_event(builder *b, yaml_event_t *ev)
+/* Report a problem at mark m ("<name>:<line>:<col>: <message>"); -1. */
+static int fail_at(builder *b, const yaml_mark_t *m, const char *fmt, ...)
+    SR_PRINTF(3, 4);
+
+static int fail_at(builder *b, const yaml_mark_t *m, const char *fmt, ...)
 {
-    const yaml_mark_t *m = &ev->start_mark;
-    sr_ynode *n;
-    switch (ev->type) {
-    case YAML_STREAM_START_EVENT:
-    case YAML_DOCUMENT_START_EVENT:
-    case YAML_NO_EVENT:
-        return 1;
-    case YAML_DOCUMENT_END_EVENT:
-    case YAML_STREAM_END_EVENT:
-        return 0;
-    case YAML_ALIAS_EVENT: {
-        const char *a = (const char *)ev->data.alias.anchor;
-        anchor_slot *s = anchor_find(b, a);
-        size_t i;
-        if (!s) {
-            /* an anchor on a node still open is not registered yet */
-            for (i = 0; i < b->depth; i++)
-                if (b->stack[i].anchor && strcmp(b->stack[i].anchor, a) == 0) {
-                    set_err(b->err, b->errlen, "%s:%lu:%lu: alias *%s refers to "
-                            "an enclosing node (recursive alias)", b->name,
-                            (unsigned long)m->line + 1,
-                            (unsigned long)m->column + 1, a);
-                    return -1;
-                }
-            set_err(b->err, b->errlen, "%s:%lu:%lu: undefined alias *%s",
-                    b->name, (unsigned long)m->line + 1,
-                    (unsigned long)m->column + 1, a);
-            return -1;
-        }
-        /* a redefinition by an enclosing open node shadows s: recursive */
-        for (i = 0; i < b->depth; i++)
-            if (b->stack[i].anchor && strcmp(b->stack[i].anchor, a) == 0) {
-                set_err(b->err, b->errlen, "%s:%lu:%lu: alias *%s refers to an "
-                        "enclosing node (recursive alias)", b->name,
-                        (unsigned long)m->line + 1,
-                        (unsigned long)m->column + 1, a);
-                return -1;
-            }
-        if (attach(b, s->node) < 0) goto oom;
-        return 1;
-    }
-    case YAML_SCALAR_EVENT: {
-        size_t l = ev->data.scalar.length;
-        n = new_node(b->doc, SR_Y_SCALAR, m);
-        if (!n) goto oom;
-        n->str = malloc(l + 1);
-        if (!n->str) goto oom;
-        memcpy(n->str, ev->data.scalar.value, l);
-        n->str[l] = '\0';
-        n->len = l;
-        n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                   ev->data.scalar.plain_implicit;
-        if (attach(b, n) < 0) goto oom;
-        if (ev->data.scalar.anchor) {
-            char *a = dup_str((const char *)ev->data.scalar.anchor);
-            if (!a || anchor_set(b, a, n) < 0) { free(a); goto oom; }
-        }
-        return 1;
-    }
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT: {
-        frame *f;
-        const yaml_char_t *anc = ev->type == YAML_SEQUENCE_START_EVENT
-            ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
-        if (b->depth >= SR_YAML_MAX_DEPTH) {
-            set_err(b->err, b->errlen, "%s:%lu:%lu: nesting deeper than %d levels",
-                    b->name, (unsigned long)m->line + 1,
-                    (unsigned long)m->column + 1, SR_YAML_MAX_DEPTH);
-            return -1;
-        }
-        n = new_node(b->doc, ev->type == YAML_SEQUENCE_START_EVENT
-                     ? SR_Y_SEQ : SR_Y_MAP, m);
-        if (!n) goto oom;
-        f = &b->stack[b->depth];
-        f->node = n;
-        f->count = f->cap = 0;
-        f->anchor = NULL;
-        if (anc && !(f->anchor = dup_str((const char *)anc))) goto oom;
-        b->depth++;
-        return 1;
-    }
-    case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT: {
-        frame *f = &b->stack[--b->depth];
-        n = f->node;
-        n->n = n->type == SR_Y_MAP ? f->count / 2 : f->count;
-        if (f->anchor) {
-            char *a = f->anchor;
-            f->anchor = NULL;
-            if (anchor_set(b, a, n) < 0) { free(a); goto oom; }
-        }
-        if (attach(b, n) < 0) goto oom;
-        return 1;
-    }
-    }
-    return 1;
-oom:
+    va_list ap;
+    int n;
+    if (!b->err || b->errlen == 0) return -1;
+    n = snprintf(b->err, b->errlen, "%s:%lu:%lu: ", b->name, (unsigned long)m->line + 1,
+                 (unsigned long)m->column + 1);
+    if (n < 0 || (size_t)n >= b->errlen) return -1;
+    va_start(ap, fmt);
+    vsnprintf(b->err + n, b->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int fail_oom(builder *b)
+{
     set_err(b->err, b->errlen, "%s: out of memory", b->name);
     return -1;
 }
 
+/* 1 if a node still open (being built) carries anchor a. */
+static int anchor_open(const builder *b, const char *a)
+{
+    for (size_t i = 0; i < b->depth; i++)
+        if (b->stack[i].anchor && strcmp(b->stack[i].anchor, a) == 0) return 1;
+    return 0;
+}
+
+/* An alias: the anchored node itself. An anchor on a node still open is
+ * not registered yet, and a redefinition by an enclosing open node shadows
+ * an earlier one: both are recursive aliases. */
+static int on_alias(builder *b, const yaml_event_t *ev)
+{
+    const char *a = (const char *)ev->data.alias.anchor;
+    anchor_slot *s = anchor_find(b, a);
+    if (anchor_open(b, a))
+        return fail_at(b, &ev->start_mark, "alias *%s refers to an enclosing node (recursive alias)", a);
+    if (!s) return fail_at(b, &ev->start_mark, "undefined alias *%s", a);
+    return attach(b, s->node) < 0 ? fail_oom(b) : 1;
+}
+
+static int on_scalar(builder *b, const yaml_event_t *ev)
+{
+    size_t l = ev->data.scalar.length;
+    sr_ynode *n = new_node(b->doc, SR_Y_SCALAR, &ev->start_mark);
+    char *a = NULL;
+    if (!n || !(n->str = malloc(l + 1))) return fail_oom(b);
+    memcpy(n->str, ev->data.scalar.value, l);
+    n->str[l] = '\0';
+    n->len = l;
+    n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+               ev->data.scalar.plain_implicit;
+    if (attach(b, n) < 0) return fail_oom(b);
+    if (!ev->data.scalar.anchor) return 1;
+    a = sr_strdup((const char *)ev->data.scalar.anchor);
+    if (!a || anchor_set(b, a, n) < 0) {
+        free(a);
+        return fail_oom(b);
+    }
+    return 1;
+}
+
+/* A sequence or mapping starts: a new open frame. */
+static int on_start(builder *b, const yaml_event_t *ev)
+{
+    int seq = ev->type == YAML_SEQUENCE_START_EVENT;
+    const yaml_char_t *anc = seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
+    sr_ynode *n;
+    frame *f;
+    if (b->depth >= SR_YAML_MAX_DEPTH)
+        return fail_at(b, &ev->start_mark, "nesting deeper than %d levels", SR_YAML_MAX_DEPTH);
+    n = new_node(b->doc, seq ? SR_Y_SEQ : SR_Y_MAP, &ev->start_mark);
+    if (!n) return fail_oom(b);
+    f = &b->stack[b->depth];
+    f->node = n;
+    f->count = f->cap = 0;
+    f->anchor = NULL;
+    if (anc && !(f->anchor = sr_strdup((const char *)anc))) return fail_oom(b);
+    b->depth++;
+    return 1;
+}
+
+/* A sequence or mapping ends: register its anchor, attach it. */
+static int on_end(builder *b)
+{
+    frame *f = &b->stack[--b->depth];
+    sr_ynode *n = f->node;
+    n->n = n->type == SR_Y_MAP ? f->count / 2 : f->count;
+    if (f->anchor) {
+        char *a = f->anchor;
+        f->anchor = NULL;
+        if (anchor_set(b, a, n) < 0) {
+            free(a);
+            return fail_oom(b);
+        }
+    }
+    return attach(b, n) < 0 ? fail_oom(b) : 1;
+}
+
+/* Handle one event. Returns 1 to go on, 0 when done, -1 on error (message
+ * written). */
+static int on_event(builder *b, const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_DOCUMENT_END_EVENT:
+    case YAML_STREAM_END_EVENT:
+        return 0;
+    case YAML_ALIAS_EVENT:
+        return on_alias(b, ev);
+    case YAML_SCALAR_EVENT:
+        return on_scalar(b, ev);
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        return on_start(b, ev);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        return on_end(b);
+    default: /* stream/document start, no event */
+        return 1;
+    }
+}
+
+/* Feed the parser's events for buf[0..len) to the builder until the first
+ * document ends. 0 done, -1 on error (message written). */
+static int run_parser(builder *b, const char *buf, size_t len)
+{
+    yaml_parser_t parser;
+    int rc = 1;
+    if (!yaml_parser_initialize(&parser)) return fail_oom(b);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)(buf ? buf : ""),
+                                 buf ? len : 0);
+    while (rc > 0) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            yaml_problem(b, &parser);
+            rc = -1;
+            break;
+        }
+        rc = on_event(b, &ev);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* Frees what the builder holds besides the document. */
+static void builder_free(builder *b)
+{
+    for (size_t i = 0; i < b->depth; i++) free(b->stack[i].anchor);
+    for (size_t i = 0; i < b->capanchors; i++) free(b->anchors[i].name);
+    free(b->anchors);
+}
+
+/* Parse the first document of buf[0..len) (name is used in messages). A
+ * document owned by the caller (sr_ydoc_free), or NULL with
+ * "<name>:<line>:<col>: <problem>" in err (may be NULL). Never raises. */
 sr_ydoc *sr_yaml_load_string(const char *buf, size_t len, const char *name,
                              char *err, size_t errlen)
 {
     builder b;
-    yaml_parser_t parser;
-    int rc = 1;
-    size_t i;
-
+    int rc;
     if (err && errlen) err[0] = '\0';
     memset(&b, 0, sizeof b);
     b.name = name ? name : "<string>";
@@ -321,47 +370,25 @@ sr_ydoc *sr_yaml_load_string(const char *buf, size_t len, const char *name,
     b.errlen = errlen;
     b.doc = calloc(1, sizeof *b.doc);
     if (!b.doc) {
-        set_err(err, errlen, "%s: out of memory", b.name);
+        fail_oom(&b);
         return NULL;
     }
-    if (!yaml_parser_initialize(&parser)) {
-        set_err(err, errlen, "%s: out of memory", b.name);
-        free(b.doc);
-        return NULL;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)(buf ? buf : ""),
-                                 buf ? len : 0);
-    while (rc > 0) {
-        yaml_event_t ev;
-        if (!yaml_parser_parse(&parser, &ev)) {
-            yaml_problem(&b, &parser);
-            rc = -1;
-            break;
-        }
-        rc = on_event(&b, &ev);
-        yaml_event_delete(&ev);
-    }
-    yaml_parser_delete(&parser);
-
-    for (i = 0; i < b.depth; i++) free(b.stack[i].anchor);
-    for (i = 0; i < b.capanchors; i++) free(b.anchors[i].name);
-    free(b.anchors);
+    rc = run_parser(&b, buf, len);
+    builder_free(&b);
+    /* an empty stream has a null root */
+    if (rc == 0 && !b.doc->root && !(b.doc->root = new_node(b.doc, SR_Y_NULL, NULL)))
+        rc = fail_oom(&b);
     if (rc < 0) {
         /* nodes still open are in doc->all too, so this frees everything */
         sr_ydoc_free(b.doc);
         return NULL;
     }
-    if (!b.doc->root) {           /* empty stream: a null root */
-        b.doc->root = new_node(b.doc, SR_Y_NULL, NULL);
-        if (!b.doc->root) {
-            set_err(err, errlen, "%s: out of memory", b.name);
-            sr_ydoc_free(b.doc);
-            return NULL;
-        }
-    }
     return b.doc;
 }
 
+/* sr_yaml_load_string over the contents of the file at path; NULL with
+ * "<path>: cannot open: <reason>" (or cannot read, out of memory, or a
+ * parse error) in err. Never raises. */
 sr_ydoc *sr_yaml_load_file(const char *path, char *err, size_t errlen)
 {
     FILE *f;

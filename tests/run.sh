@@ -26,6 +26,7 @@ run_suite() {   # name, command...
 }
 
 run_suite unit      build/unit_tests
+run_suite style     bash tests/style/run.sh
 run_suite fuzz      bash tests/fuzz/run.sh
 run_suite routes    lua5.4 tests/routes/test_routes.lua
 run_suite lua       bash tests/lua/run.sh

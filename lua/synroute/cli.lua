@@ -4,6 +4,7 @@
 --   synroute check CONFIG [--probe [--probe-url URL]]                (synroute.check)
 --   synroute haproxy CONFIG [-o FILE] [--probe [--probe-url URL]]    (synroute.haproxy_gen)
 --   synroute replay [--config FILE] [options] ACCESS_LOG              (synroute.replay)
+--   synroute routes --explain-table [--version V] [--routes FILE]
 --   synroute --help | help [COMMAND] | --version
 --
 -- Exit codes: 0 ok, 1 data error (bad config, bad routes.yaml, ...), 2 usage error.
@@ -48,6 +49,12 @@ commands:
         the class and pool synroute would pick per request, a table per class,
         and the requests whose recorded upstream is not in that pool
         (synroute replay --help for details)
+  routes --explain-table [--version V] [--routes FILE]
+        print how every route pattern compiled in the router's regex set:
+        literal prefixes in the trie, what remains, and how that is verified
+        (literal, tail, glob, regex with quick rejects, or full regex), memo
+        --version V     Synapse version (default: the newest known)
+        --routes FILE   routes.yaml to use (default: the installed one)
   help [COMMAND]
         this text
 
@@ -328,8 +335,41 @@ local function with_probe(cmd, modname, args)
     return delegate(modname, cmd, rest)
 end
 
+-- `routes --explain-table`: the router's regex set as set:dump() shows it,
+-- built from the same entries (patterns, methods, ids, in order).
+function M.routes(args)
+    local o, i = {}, 1
+    while i <= #args do
+        local a = args[i]
+        if a == "--explain-table" then
+            o.explain_table = true
+        elseif a == "--version" or a == "--routes" then
+            if args[i + 1] == nil then return usage_error("routes: " .. a .. " needs a value") end
+            o[a:sub(3)] = args[i + 1]
+            i = i + 1
+        else
+            return usage_error("routes: unknown argument " .. a)
+        end
+        i = i + 1
+    end
+    if not o.explain_table then return usage_error("routes: give --explain-table") end
+    local eng, err = require("synroute.api").new({ version = o.version, routes = o.routes })
+    local pats, methods, ids = {}, {}, {}
+    for n, e in ipairs(eng and eng.spec.entries or {}) do
+        pats[n], methods[n], ids[n] = e.pattern, e.methods or false, e.id
+    end
+    local set, serr = eng and require("synroute").regex_set(pats, methods, ids)
+    if not set then
+        say(io.stderr, "synroute: " .. tostring(err or serr))
+        return 1
+    end
+    io.stdout:write("routes: ", eng.routes_file, " for Synapse ", tostring(eng.version), "\n", set:dump())
+    return 0
+end
+
 local COMMANDS = {
     explain = M.explain,
+    routes = M.routes,
     check = function(args) return with_probe("check", "synroute.check", args) end,
     haproxy = function(args) return with_probe("haproxy", "synroute.haproxy_gen", args) end,
     replay = function(args)

@@ -6,7 +6,7 @@
 --     dep:    the deployment (docs/design.md "Deployment model") or nil
 --     spec:   the table synroute.router(spec) takes (docs/design.md "Router data")
 --     backends: sorted list of every backend name the spec can produce
---   policy.resolve(class, dep, generic_methods) -> be_a, be_b, mask_a
+--   policy.resolve(class, dep, generic_methods) -> generic_backend, other_backend, generic_methods
 --   policy.DEFAULT_SECRET
 --
 -- Plain Lua, no HAProxy and no C dependency. The rules, in one place:
@@ -79,7 +79,9 @@ end
 
 -- The backend(s) for `class` in `dep`. generic_methods: "all" (default),
 -- "none" or a list of methods that a generic worker may serve.
--- Returns be_a, be_b, mask_a (mask_a nil when be_a == be_b).
+-- Returns generic_backend (for the methods generic workers serve),
+-- other_backend (for every other method) and generic_methods, the list of
+-- those methods (nil when both backends are the same: every method).
 function M.resolve(class, dep, generic_methods)
     generic_methods = generic_methods or (WRITERS[class] and "none" or "all")
     if class == "blocked" then
@@ -88,19 +90,19 @@ function M.resolve(class, dep, generic_methods)
     if dep == nil or class == "main" then
         return "main", "main", nil
     end
-    local generic_be
+    local generic_backend
     if WRITERS[class] then
         if has_pool(dep, class) then
             return class, class, nil
         end
-        generic_be = first_pool(dep, WRITER_GENERIC_CHAIN)
+        generic_backend = first_pool(dep, WRITER_GENERIC_CHAIN)
     elseif class == "media" then
         if has_pool(dep, "media") then
-            generic_be = "media"
+            generic_backend = "media"
         elseif dep.main and dep.main.serves_media == false then
-            generic_be = "media"
+            generic_backend = "media"
         else
-            generic_be = "main"
+            generic_backend = "main"
         end
     else
         local chain = CHAINS[class]
@@ -108,21 +110,21 @@ function M.resolve(class, dep, generic_methods)
             error("policy.resolve: unknown class " .. tostring(class), 2)
         end
         if has_pool(dep, class) then
-            generic_be = class
+            generic_backend = class
         else
-            generic_be = first_pool(dep, chain)
+            generic_backend = first_pool(dep, chain)
         end
     end
     if generic_methods == "all" then
-        return generic_be, generic_be, nil
+        return generic_backend, generic_backend, nil
     elseif generic_methods == "none" or #generic_methods == 0 then
         return "main", "main", nil
-    elseif generic_be == "main" then
+    elseif generic_backend == "main" then
         return "main", "main", nil
     end
-    local mask = {}
-    for i, m in ipairs(generic_methods) do mask[i] = m end
-    return generic_be, "main", mask
+    local methods = {}
+    for i, m in ipairs(generic_methods) do methods[i] = m end
+    return generic_backend, "main", methods
 end
 
 local function is_generic_pool(be)
@@ -131,23 +133,25 @@ end
 
 local function make_target(class, entry, dep)
     local key = entry.key or DEFAULT_KEY[class] or "none"
-    local be_a, be_b, mask
+    local generic_backend, other_backend, generic_methods
     local reason = entry.reason
     if reason and class ~= "blocked" then
-        be_a, be_b = "main", "main"
+        generic_backend, other_backend = "main", "main"
     else
         reason = nil
-        be_a, be_b, mask = M.resolve(class, dep, entry.generic)
+        generic_backend, other_backend, generic_methods = M.resolve(class, dep, entry.generic)
     end
     return {
-        class = class, be_a = be_a, be_b = be_b, mask_a = mask, key = key,
-        as_ok = is_generic_pool(be_a) and is_generic_pool(be_b), reason = reason,
+        class = class, generic_backend = generic_backend, other_backend = other_backend,
+        generic_methods = generic_methods, key = key,
+        as_ok = is_generic_pool(generic_backend) and is_generic_pool(other_backend), reason = reason,
     }
 end
 
 local function target_sig(t)
     return table.concat({
-        t.class, t.be_a, t.be_b, t.mask_a and table.concat(t.mask_a, ",") or "*",
+        t.class, t.generic_backend, t.other_backend,
+        t.generic_methods and table.concat(t.generic_methods, ",") or "*",
         t.key, tostring(t.as_ok), t.reason or "",
     }, "|")
 end
@@ -172,8 +176,8 @@ function M.build(routes, dep)
             targets[#targets + 1] = t
             idx = #targets
             by_sig[sig] = idx
-            used[t.be_a] = true
-            used[t.be_b] = true
+            used[t.generic_backend] = true
+            used[t.other_backend] = true
         end
         return idx
     end
@@ -194,7 +198,9 @@ function M.build(routes, dep)
         end
         entries[#entries + 1] = ent
     end
-    local fallback = add_target({ class = "main", be_a = "main", be_b = "main", key = "none", as_ok = false })
+    local fallback = add_target({
+        class = "main", generic_backend = "main", other_backend = "main", key = "none", as_ok = false,
+    })
 
     local as_tokens = {}
     if dep and type(dep.as_tokens) == "table" then

@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     sr_ydoc *doc = NULL;
     long np, nr;
     req *reqs = calloc(MAX_REQ, sizeof *reqs);
-    char err[512];
+    sr_error serr;
     sr_rset *s;
     double t_set[ROUNDS_SET], t_loop[ROUNDS_LOOP], med_set, med_loop;
     volatile long sink = 0;
@@ -160,8 +160,8 @@ int main(int argc, char **argv)
     }
     printf("requests: %ld from %s\n", nr, mix_path);
 
-    s = sr_rset_new(pats, masks, names, (size_t)np, err, sizeof err);
-    if (!s) { fprintf(stderr, "rset_bench: %s\n", err); return 1; }
+    s = sr_rset_new(pats, masks, names, (size_t)np, &serr);
+    if (!s) { fprintf(stderr, "rset_bench: entry %zu: %s\n", serr.index + 1, serr.msg); return 1; }
     printf("jit: %s\n", sr_rset_jit(s) ? "yes" : "no");
 
     for (long i = 0; i < nr; i++) {
@@ -219,20 +219,20 @@ int main(int argc, char **argv)
             ents[i].methods = masks ? masks[i] : 0;
             ents[i].target = (int)i;
             tg[i].cls = "generic";
-            tg[i].be_a = tg[i].be_b = "generic";
+            tg[i].generic_backend = tg[i].other_backend = "generic";
             tg[i].key = strstr(pats[i], "sync") ? SR_KEY_USER :
                         strstr(pats[i], "/rooms/") ? SR_KEY_ROOM :
                         strstr(pats[i], "federation/v1/send/") ? SR_KEY_ORIGIN : SR_KEY_NONE;
         }
         tg[np].cls = "main";
-        tg[np].be_a = tg[np].be_b = "main";
+        tg[np].generic_backend = tg[np].other_backend = "main";
         sp.secret = "bench"; sp.secret_len = 5;
         sp.entries = ents; sp.n_entries = (size_t)np;
         sp.targets = tg; sp.n_targets = (size_t)np + 1;
         sp.fallback_target = (int)np;
-        rt = sr_router_new(&sp, err, sizeof err);
+        rt = sr_router_new(&sp, &serr);
         if (!rt) {
-            printf("router: %s\n", err);
+            printf("router: %s\n", serr.msg);
         } else {
             for (int r = 0; r < ROUNDS_SET; r++) {
                 double t0 = now_ns();

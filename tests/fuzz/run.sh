@@ -22,7 +22,7 @@ targets=${FUZZ_TARGETS:-"xmatrix token query path b64 yaml"}
 total=${FUZZ_SECONDS:-24}
 ntargets=$(echo $targets | wc -w)
 per=$(( total / ntargets )); [ "$per" -ge 1 ] || per=1
-src="$root/c_ext/sr_parse.c $root/c_ext/sr_hash.c $root/c_ext/sr_yaml.c $here/fuzz_targets.c"
+src="$root/c_ext/sr_parse.c $root/c_ext/sr_hash.c $root/c_ext/sr_yaml.c $root/c_ext/sr_util.c $here/fuzz_targets.c"
 cflags="-g -O1 -I$root/c_ext -Wall -Wextra -Wno-unused-function -Wno-unused-parameter -Wno-comment"
 mkdir -p "$out"
 

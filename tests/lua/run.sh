@@ -16,7 +16,7 @@ for v in 5.4 5.3; do
         echo "FAIL lua$v/setup: build/$v/synroute.so is missing (run make)"; rc=1; continue
     fi
     tag=lua; [ "$v" = 5.3 ] && tag=lua5.3
-    for t in run_policy.lua test_units.lua test_mas.lua; do
+    for t in run_policy.lua test_units.lua test_mas.lua test_module.lua; do
         LUA_PATH="$root/lua/?.lua;;" LUA_CPATH="$root/build/$v/?.so;;" \
         LUA_PATH_5_4="$root/lua/?.lua;;" LUA_CPATH_5_4="$root/build/$v/?.so;;" \
         LUA_PATH_5_3="$root/lua/?.lua;;" LUA_CPATH_5_3="$root/build/$v/?.so;;" \

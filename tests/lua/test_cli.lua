@@ -158,6 +158,32 @@ do
     check("explain-missing-config", code == 1 and out == "" and err ~= "", tostring(code) .. " " .. err)
 end
 
+-- routes --explain-table: one line per entry of the router's set, in order
+do
+    local eng = assert(api.new({}))
+    local out, err, code = run({ "routes", "--explain-table" })
+    local rows, ids_ok = 0, true
+    for n, id in out:gmatch("\n +(%d+)  (%S+) ") do
+        rows = rows + 1
+        if tonumber(n) ~= rows or id ~= eng.spec.entries[rows].id then ids_ok = false end
+    end
+    check("routes-explain-table", code == 0 and err == "" and out:match("^routes: [^\n]+ for Synapse " ..
+        eng.version:gsub("%.", "%%.") .. "\nregex set: " .. #eng.spec.entries .. " entries") ~= nil,
+        tostring(code) .. " " .. err .. out:sub(1, 200))
+    check("routes-explain-table-rows", rows == #eng.spec.entries and ids_ok, rows .. " rows")
+    local old = assert(api.new({ version = "1.60" }))
+    out, err, code = run({ "routes", "--explain-table", "--version", "1.60" })
+    check("routes-explain-table-version", code == 0 and
+        out:find("\nregex set: " .. #old.spec.entries .. " entries", 1, true) ~= nil, out:sub(1, 200))
+    out, err, code = run({ "routes" })
+    check("routes-needs-explain-table", code == 2 and err:find("--explain-table", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "routes", "--explain-table", "--frob" })
+    check("routes-bad-option", code == 2 and err:find("--frob", 1, true), tostring(code) .. " " .. err)
+    out, err, code = run({ "routes", "--explain-table", "--routes", "/nonexistent/routes.yaml" })
+    check("routes-missing-routes", code == 1 and out == "" and err:find("/nonexistent/routes.yaml", 1, true),
+        tostring(code) .. " " .. err)
+end
+
 -- the launcher through a symlink in another directory
 do
     local dir = os.tmpname()

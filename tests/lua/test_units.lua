@@ -53,7 +53,7 @@ do
     local fed = dep_with({ "generic", "federation" })
     local full = dep_with({ "generic", "client", "sync", "initial_sync", "federation" })
     local chains = {
-        -- class, deployment, expected (be_a/be_b[/mask])
+        -- class, deployment, expected (generic_backend/other_backend[/generic_methods])
         { "initial_sync", full, "initial_sync/initial_sync" },
         { "initial_sync", dep_with({ "generic", "sync" }), "sync/sync" },
         { "initial_sync", gen, "generic/generic" },
@@ -122,23 +122,23 @@ do
     local T = spec.targets
     local function tgt(i) return T[spec.entries[i].target] end
     eq("build/secret", spec.secret, "s3cret")
-    eq("build/sync", tgt(1).be_a .. " " .. tgt(1).key .. " " .. tostring(tgt(1).as_ok), "sync user true")
+    eq("build/sync", tgt(1).generic_backend .. " " .. tgt(1).key .. " " .. tostring(tgt(1).as_ok), "sync user true")
     local alt = T[spec.entries[1].alt_target]
-    eq("build/alt", alt.class .. " " .. alt.be_a .. " " .. alt.key, "initial_sync sync user")
+    eq("build/alt", alt.class .. " " .. alt.generic_backend .. " " .. alt.key, "initial_sync sync user")
     eq("build/refine", spec.entries[1].refine, "since")
-    eq("build/event_send", tgt(2).be_a .. " " .. tgt(2).key .. " " .. tostring(tgt(2).as_ok), "generic room true")
-    eq("build/tags", tgt(3).be_a .. " " .. tgt(3).be_b .. " " .. table.concat(tgt(3).mask_a, ",") .. " " .. tostring(tgt(3).as_ok),
+    eq("build/event_send", tgt(2).generic_backend .. " " .. tgt(2).key .. " " .. tostring(tgt(2).as_ok), "generic room true")
+    eq("build/tags", tgt(3).generic_backend .. " " .. tgt(3).other_backend .. " " .. table.concat(tgt(3).generic_methods, ",") .. " " .. tostring(tgt(3).as_ok),
         "generic main GET false")
-    eq("build/typing", tgt(4).be_a .. " " .. tostring(tgt(4).as_ok), "main false")
-    eq("build/reason", tgt(5).be_a .. " " .. tostring(tgt(5).reason) .. " " .. tostring(tgt(5).as_ok),
+    eq("build/typing", tgt(4).generic_backend .. " " .. tostring(tgt(4).as_ok), "main false")
+    eq("build/reason", tgt(5).generic_backend .. " " .. tostring(tgt(5).reason) .. " " .. tostring(tgt(5).as_ok),
         "main served by workers since 1.99 false")
-    eq("build/blocked", tgt(6).be_a .. " " .. tgt(6).class .. " " .. tostring(tgt(6).as_ok), "blocked blocked false")
-    eq("build/sso", tgt(7).be_a .. " " .. tostring(tgt(7).as_ok), "main false")
+    eq("build/blocked", tgt(6).generic_backend .. " " .. tgt(6).class .. " " .. tostring(tgt(6).as_ok), "blocked blocked false")
+    eq("build/sso", tgt(7).generic_backend .. " " .. tostring(tgt(7).as_ok), "main false")
     eq("build/path_user", tgt(8).key, "path_user")
     eq("build/dedupe", spec.entries[2].target, spec.entries[9].target)
     eq("build/methods", table.concat(spec.entries[9].methods, ","), "PUT")
     local fb = T[spec.fallback_target]
-    eq("build/fallback", fb.class .. " " .. fb.be_a .. " " .. fb.key, "main main none")
+    eq("build/fallback", fb.class .. " " .. fb.generic_backend .. " " .. fb.key, "main main none")
     eq("build/as_backend", spec.as_backend, "appservice")
     eq("build/as_tokens", spec.as_tokens[1].token .. " " .. spec.as_tokens[1].sender, "astok bot")
     eq("build/backends", table.concat(backends, " "), "appservice blocked generic main sync")
@@ -147,8 +147,8 @@ do
     local all_main = true
     for i = 1, #s2.entries do
         local t = s2.targets[s2.entries[i].target]
-        if t.class ~= "blocked" and (t.be_a ~= "main" or t.be_b ~= "main") then all_main = false end
-        if t.class == "blocked" and t.be_a ~= "blocked" then all_main = false end
+        if t.class ~= "blocked" and (t.generic_backend ~= "main" or t.other_backend ~= "main") then all_main = false end
+        if t.class == "blocked" and t.generic_backend ~= "blocked" then all_main = false end
     end
     check("build/nodep-all-main", all_main)
     eq("build/nodep-no-as", s2.as_backend, nil)

@@ -10,5 +10,7 @@ int main(void)
     test_yaml();
     test_rset();
     test_router();
+    test_glob();
+    test_util();
     return unit_failed ? 1 : 0;
 }

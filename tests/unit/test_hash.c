@@ -4,10 +4,10 @@
 
 #include <stdint.h>
 
-static sr_hkey ref_key(void)
+static sr_sipkey ref_key(void)
 {
     /* key bytes 00 01 .. 0f, read little-endian as the algorithm says */
-    sr_hkey k;
+    sr_sipkey k;
     k.k0 = 0x0706050403020100ULL;
     k.k1 = 0x0f0e0d0c0b0a0908ULL;
     return k;
@@ -15,7 +15,7 @@ static sr_hkey ref_key(void)
 
 void test_hash(void)
 {
-    sr_hkey k = ref_key(), a, b, c;
+    sr_sipkey k = ref_key(), a, b, c;
     unsigned char msg[64];
     char hex[17];
     size_t i;
@@ -44,19 +44,19 @@ void test_hash(void)
           sr_siphash(&k, "a\0b", 3) != sr_siphash(&k, "a\0c", 3));
 
     /* key derivation: deterministic, secret-sensitive, length-sensitive */
-    a = sr_hkey_from_secret("s3cret", 6);
-    b = sr_hkey_from_secret("s3cret", 6);
-    c = sr_hkey_from_secret("s3creT", 6);
-    CHECK("hash/hkey_deterministic", a.k0 == b.k0 && a.k1 == b.k1);
-    CHECK("hash/hkey_secret_sensitive", a.k0 != c.k0 && a.k1 != c.k1);
-    CHECK("hash/hkey_halves_differ", a.k0 != a.k1);
-    c = sr_hkey_from_secret("s3cret\0", 7);
-    CHECK("hash/hkey_length_sensitive", a.k0 != c.k0);
-    c = sr_hkey_from_secret("", 0);
-    CHECK("hash/hkey_empty_ok", c.k0 != 0 || c.k1 != 0);
-    c = sr_hkey_from_secret(NULL, 0);
-    b = sr_hkey_from_secret("", 0);
-    CHECK("hash/hkey_null_is_empty", c.k0 == b.k0 && c.k1 == b.k1);
+    a = sr_sipkey_from_secret("s3cret", 6);
+    b = sr_sipkey_from_secret("s3cret", 6);
+    c = sr_sipkey_from_secret("s3creT", 6);
+    CHECK("hash/sipkey_deterministic", a.k0 == b.k0 && a.k1 == b.k1);
+    CHECK("hash/sipkey_secret_sensitive", a.k0 != c.k0 && a.k1 != c.k1);
+    CHECK("hash/sipkey_halves_differ", a.k0 != a.k1);
+    c = sr_sipkey_from_secret("s3cret\0", 7);
+    CHECK("hash/sipkey_length_sensitive", a.k0 != c.k0);
+    c = sr_sipkey_from_secret("", 0);
+    CHECK("hash/sipkey_empty_ok", c.k0 != 0 || c.k1 != 0);
+    c = sr_sipkey_from_secret(NULL, 0);
+    b = sr_sipkey_from_secret("", 0);
+    CHECK("hash/sipkey_null_is_empty", c.k0 == b.k0 && c.k1 == b.k1);
     CHECK("hash/keyed_differs",
           sr_siphash(&a, "user:alice", 10) != sr_siphash(&k, "user:alice", 10));
 

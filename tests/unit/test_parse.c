@@ -21,16 +21,23 @@ static size_t b64enc(const void *data, size_t n, char *out, int url, int pad)
     size_t i, o = 0;
     for (i = 0; i + 2 < n; i += 3) {
         unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-        out[o++] = al[v >> 18 & 63]; out[o++] = al[v >> 12 & 63];
-        out[o++] = al[v >> 6 & 63];  out[o++] = al[v & 63];
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        out[o++] = al[v >> 6 & 63];
+        out[o++] = al[v & 63];
     }
     if (n - i == 1) {
         unsigned v = (unsigned)s[i] << 16;
-        out[o++] = al[v >> 18 & 63]; out[o++] = al[v >> 12 & 63];
-        if (pad) { out[o++] = '='; out[o++] = '='; }
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        if (pad) {
+            out[o++] = '=';
+            out[o++] = '=';
+        }
     } else if (n - i == 2) {
         unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8;
-        out[o++] = al[v >> 18 & 63]; out[o++] = al[v >> 12 & 63];
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
         out[o++] = al[v >> 6 & 63];
         if (pad) out[o++] = '=';
     }
@@ -59,9 +66,11 @@ static size_t packet(char *buf, size_t o, const char *key, const char *val,
     size_t plen = 4 + strlen(key) + 1 + vlen + 1;
     snprintf(buf + o, 5, "%04zx", plen);
     o += 4;
-    memcpy(buf + o, key, strlen(key)); o += strlen(key);
+    memcpy(buf + o, key, strlen(key));
+    o += strlen(key);
     buf[o++] = ' ';
-    memcpy(buf + o, val, vlen); o += vlen;
+    memcpy(buf + o, val, vlen);
+    o += vlen;
     buf[o++] = '\n';
     return o;
 }
@@ -204,7 +213,8 @@ static void test_query(void)
             n = sr_query_param(big, BIG + 6, "x", out, BIG);
             CHECK_STR("parse/query_64k_name_skipped", out, n, "2");
         }
-        free(big); free(out);
+        free(big);
+        free(out);
     }
 }
 
@@ -352,10 +362,13 @@ static void test_classify(void)
         char q[300], buf[300];
         const char *t;
         size_t ql = 0, i, tlen;
-        memcpy(q, "access_token=", 13); ql = 13;
+        memcpy(q, "access_token=", 13);
+        ql = 13;
         for (i = 0; i < tl; i++) {
-            if (tok[i] == '+') { memcpy(q + ql, "%2B", 3); ql += 3; }
-            else q[ql++] = tok[i];
+            if (tok[i] == '+') {
+                memcpy(q + ql, "%2B", 3);
+                ql += 3;
+            } else q[ql++] = tok[i];
         }
         CHECK("parse/syt_query_encoded_found",
               sr_token_find(NULL, 0, q, ql, buf, sizeof buf, &t, &tlen) == 1);
@@ -474,12 +487,17 @@ static void test_macaroons(void)
 
     /* corruptions of a good one */
     el = make_macaroon("user_id = @alice:hs", raw, &rl, enc);
-#define CORRUPT(name, stmt) do { \
-        memcpy(bad, raw, rl); { size_t bl = rl; stmt; \
-        el = b64enc(bad, bl, enc, 1, 0); } \
+#define CORRUPT(name, stmt) \
+    do { \
+        memcpy(bad, raw, rl); \
+        { \
+            size_t bl = rl; \
+            stmt; \
+            el = b64enc(bad, bl, enc, 1, 0); \
+        } \
         CHECK(name, sr_token_classify(enc, el, key, sizeof key, &kl) == SR_TOK_OPAQUE); \
     } while (0)
-    CORRUPT("parse/mac_len_too_long", bad[3] = (char)(bad[3] + 1));      /* 0019 -> 001a */
+    CORRUPT("parse/mac_len_too_long", bad[3] = (char)(bad[3] + 1)); /* 0019 -> 001a */
     CORRUPT("parse/mac_len_too_short", bad[3] = (char)(bad[3] - 1));
     CORRUPT("parse/mac_len_not_hex", bad[0] = 'g');
     CORRUPT("parse/mac_len_huge", memcpy(bad, "ffff", 4));
@@ -550,10 +568,13 @@ static void test_xmatrix(void)
     char d[256];
     long n;
     const char *h;
+    /* Kept as written; clang-format would spread each macro over many lines. */
+    /* clang-format off */
 #define XM(name, hdr, want) do { h = (hdr); n = sr_xmatrix_origin(h, strlen(h), d, sizeof d); \
         CHECK_STR(name, d, n, want); } while (0)
 #define XMR(name, hdr, want) do { h = (hdr); n = sr_xmatrix_origin(h, strlen(h), d, sizeof d); \
         CHECK(name, n == (want)); } while (0)
+    /* clang-format on */
 
     XM("parse/xmatrix_basic",
        "X-Matrix origin=\"remote.example\",destination=\"hs.example\",key=\"ed25519:a1\",sig=\"c2ln\"",
@@ -606,7 +627,7 @@ static void test_xmatrix(void)
     XMR("parse/xmatrix_space_in_unquoted", "X-Matrix origin=a b", -1);
     XMR("parse/xmatrix_garbage_after_quote", "X-Matrix origin=\"a\"x", -1);
     XMR("parse/xmatrix_quote_in_unquoted", "X-Matrix origin=a\"b\"", -1);
-    XM("parse/xmatrix_semicolon_in_unquoted", "X-Matrix origin=a;key=k", "a;key=k");  /* lenient: any visible char but , " \\ */
+    XM("parse/xmatrix_semicolon_in_unquoted", "X-Matrix origin=a;key=k", "a;key=k"); /* lenient: any visible char but , " \\ */
     XMR("parse/xmatrix_bad_name", "X-Matrix ,=x,origin=a", -1);
     XMR("parse/xmatrix_control_in_quoted", "X-Matrix origin=\"a\x01\"", -1);
     h = "X-Matrix origin=\"a\0b\"";
@@ -631,16 +652,19 @@ static void test_xmatrix(void)
         size_t o;
         if (big && out) {
             o = (size_t)sprintf(big, "X-Matrix sig=\"");
-            memset(big + o, 'S', BIG); o += BIG;
+            memset(big + o, 'S', BIG);
+            o += BIG;
             o += (size_t)sprintf(big + o, "\",origin=big.example");
             n = sr_xmatrix_origin(big, o, out, BIG);
             CHECK_STR("parse/xmatrix_64k_sig", out, n, "big.example");
             o = (size_t)sprintf(big, "X-Matrix origin=");
-            memset(big + o, 'o', BIG); o += BIG;
+            memset(big + o, 'o', BIG);
+            o += BIG;
             CHECK("parse/xmatrix_64k_origin_small_dst", sr_xmatrix_origin(big, o, d, sizeof d) == -1);
             CHECK("parse/xmatrix_64k_origin_big_dst", sr_xmatrix_origin(big, o, out, BIG) == BIG);
         }
-        free(big); free(out);
+        free(big);
+        free(out);
     }
 #undef XM
 #undef XMR
@@ -651,10 +675,13 @@ static void test_paths(void)
     char d[256];
     long n;
     const char *p;
+    /* Kept as written; clang-format would spread each macro over many lines. */
+    /* clang-format off */
 #define ROOM(name, path, want) do { p = (path); n = sr_room_from_path(p, strlen(p), d, sizeof d); \
         CHECK_STR(name, d, n, want); } while (0)
 #define ROOMR(name, path, want) do { p = (path); n = sr_room_from_path(p, strlen(p), d, sizeof d); \
         CHECK(name, n == (want)); } while (0)
+    /* clang-format on */
 
     ROOM("parse/room_raw", "/_matrix/client/v3/rooms/!abc:hs/send/m.room.message/1", "!abc:hs");
     ROOM("parse/room_encoded", "/_matrix/client/v3/rooms/%21abc%3Ahs/send/m.room.message/1", "!abc:hs");
@@ -699,18 +726,23 @@ static void test_paths(void)
         size_t o;
         if (big && out) {
             o = (size_t)sprintf(big, "/_matrix/client/v3/rooms/");
-            memset(big + o, 'r', BIG); o += BIG;
+            memset(big + o, 'r', BIG);
+            o += BIG;
             CHECK("parse/room_64k_dst_small", sr_room_from_path(big, o, d, sizeof d) == -1);
             CHECK("parse/room_64k_dst_big", sr_room_from_path(big, o, out, BIG) == BIG);
         }
-        free(big); free(out);
+        free(big);
+        free(out);
     }
 
     /* profile */
+    /* Kept as written; clang-format would spread each macro over many lines. */
+    /* clang-format off */
 #define PROF(name, path, want) do { p = (path); n = sr_profile_user_from_path(p, strlen(p), d, sizeof d); \
         CHECK_STR(name, d, n, want); } while (0)
 #define PROFR(name, path, want) do { p = (path); n = sr_profile_user_from_path(p, strlen(p), d, sizeof d); \
         CHECK(name, n == (want)); } while (0)
+    /* clang-format on */
     PROF("parse/profile_encoded", "/_matrix/client/v3/profile/%40alice%3Ahs.example/displayname", "alice");
     PROF("parse/profile_raw", "/_matrix/client/v3/profile/@bob:hs", "bob");
     PROF("parse/profile_r0", "/_matrix/client/r0/profile/@carol:hs/avatar_url", "carol");
@@ -727,7 +759,8 @@ static void test_paths(void)
         size_t o;
         if (big) {
             o = (size_t)sprintf(big, "/_matrix/client/v3/profile/@");
-            memset(big + o, 'u', BIG); o += BIG;
+            memset(big + o, 'u', BIG);
+            o += BIG;
             CHECK("parse/profile_64k", sr_profile_user_from_path(big, o, d, sizeof d) == -1);
         }
         free(big);

@@ -10,9 +10,14 @@
 #include "sr_core.h"
 #include "unit.h"
 
+/* Kept packed as a table; clang-format would put one item per line. */
+/* clang-format off */
 enum { T_SYNC, T_INIT, T_SLIDING, T_SLIDING_INIT, T_SEND, T_MSGS, T_FED_SEND, T_FED,
        T_PUSH, T_PROFILE, T_CLIENT, T_MAIN, T_BLOCKED_DATA, N_T };
+/* clang-format on */
 
+/* Kept packed as a table; clang-format would put one item per line. */
+/* clang-format off */
 static const sr_target targets[N_T] = {
     [T_SYNC]          = { "sync", "sync", "sync", 0, SR_KEY_USER, 1, NULL },
     [T_INIT]          = { "initial_sync", "initial_sync", "initial_sync", 0, SR_KEY_USER, 1, NULL },
@@ -28,6 +33,7 @@ static const sr_target targets[N_T] = {
     [T_MAIN]          = { "main", "main", "main", 0, SR_KEY_NONE, 0, "no route matches" },
     [T_BLOCKED_DATA]  = { "blocked", "deny", "deny", 0, SR_KEY_NONE, 0, "data says blocked" },
 };
+/* clang-format on */
 
 static const sr_entry entries[] = {
     { "sync", "^/_matrix/client/(r0|v3)/sync$", 0, T_SYNC, SR_REFINE_SINCE, T_INIT },
@@ -56,7 +62,7 @@ static const char *const as_senders[] = { "@bridgebot:hs.example", "otherbot" };
 static sr_router *make_router(int with_blocked_target)
 {
     sr_router_spec sp;
-    char err[256];
+    sr_error err;
     sr_router *r;
     memset(&sp, 0, sizeof sp);
     sp.secret = "test-secret";
@@ -70,8 +76,8 @@ static sr_router *make_router(int with_blocked_target)
     sp.as_senders = as_senders;
     sp.n_as_tokens = 2;
     sp.as_backend = "appservice";
-    r = sr_router_new(&sp, err, sizeof err);
-    if (!r) printf("# router: %s\n", err);
+    r = sr_router_new(&sp, &err);
+    if (!r) printf("# router: %s\n", err.msg);
     return r;
 }
 
@@ -163,11 +169,11 @@ static void test_decisions(void)
     CHECK("router/fallback_reason", d.reason && strcmp(d.reason, "no route matches") == 0);
 
     d = route(r, "GET 10.0.0.1 /_matrix/client/v3/pushrules/global/ -");
-    CHECK_STR("router/pushrules_get_be_a", d.backend, strlen(d.backend), "client");
+    CHECK_STR("router/pushrules_get_generic_backend", d.backend, strlen(d.backend), "client");
     d = route(r, "HEAD 10.0.0.1 /_matrix/client/v3/pushrules/global/ -");
-    CHECK_STR("router/pushrules_head_be_a", d.backend, strlen(d.backend), "client");
+    CHECK_STR("router/pushrules_head_generic_backend", d.backend, strlen(d.backend), "client");
     d = route(r, "PUT 10.0.0.1 /_matrix/client/v3/pushrules/global/override/x -");
-    CHECK_STR("router/pushrules_put_be_b", d.backend, strlen(d.backend), "push_rules");
+    CHECK_STR("router/pushrules_put_other_backend", d.backend, strlen(d.backend), "push_rules");
     CHECK_STR("router/pushrules_put_class", d.cls, strlen(d.cls), "push_rules");
 
     d = route(r, "PUT 10.0.0.1 /_matrix/client/v3/profile/%40bob%3Ahs.example/displayname -");
@@ -262,7 +268,11 @@ static void test_blocked(void)
     };
     sr_router *r = make_router(0), *rb = make_router(1);
     char name[64];
-    if (!r || !rb) { sr_router_free(r); sr_router_free(rb); return; }
+    if (!r || !rb) {
+        sr_router_free(r);
+        sr_router_free(rb);
+        return;
+    }
     for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) {
         sr_decision d = route(r, blocked[i]);
         snprintf(name, sizeof name, "router/blocked_%zu", i);
@@ -289,6 +299,8 @@ static void test_blocked(void)
 static void test_hostile(void)
 {
     sr_router *r = make_router(0);
+    /* Kept packed as a table; clang-format would put one item per line. */
+    /* clang-format off */
     static const char *const inputs[] = {
         "", " ", "   ", "GET", "GET ", "GET  ", "GET 1.2.3.4", "GET 1.2.3.4 ", "GET 1.2.3.4  -",
         "GET 1.2.3.4 x -", "GET 1.2.3.4 ? -", "GET 1.2.3.4 /? -", "GET 1.2.3.4 ?/_matrix -",
@@ -299,6 +311,7 @@ static void test_hostile(void)
         "get 1.2.3.4 /_matrix/client/v3/pushrules/ -", "GET 1.2.3.4 http://h/_matrix/client/v3/sync -",
         "GET 1.2.3.4 /_synapse/% -", "GET 1.2.3.4 /_synapse/%7 -", "GET 1.2.3.4 /../../.. -",
     };
+    /* clang-format on */
     char name[64];
     char *big;
     sr_decision d;
@@ -307,7 +320,7 @@ static void test_hostile(void)
         d = route(r, inputs[i]);
         snprintf(name, sizeof name, "router/hostile_%zu_decides", i);
         CHECK(name, d.cls && d.backend && d.key_kind && d.route_id &&
-                    strlen(d.key) < sizeof d.key && strlen(d.hkey) <= 16);
+                        strlen(d.key) < sizeof d.key && strlen(d.hkey) <= 16);
     }
     d = route(r, "");
     CHECK_STR("router/empty_is_main", d.cls, strlen(d.cls), "main");
@@ -343,16 +356,25 @@ static void test_hostile(void)
         sr_route(r, big, n, &d);
         CHECK("router/64k_token_no_crash", d.cls != NULL && strlen(d.key) < sizeof d.key);
         n = (size_t)sprintf(big, "GET 1.2.3.4 /_matrix/client/v3/sync?");
-        while (n < 65536) { big[n] = (n % 5 == 0) ? '&' : 'a'; n++; }
+        while (n < 65536) {
+            big[n] = (n % 5 == 0) ? '&' : 'a';
+            n++;
+        }
         sr_route(r, big, n, &d);
         CHECK_STR("router/64k_query", d.cls, strlen(d.cls), "initial_sync");
         n = (size_t)sprintf(big, "GET 1.2.3.4 /");
-        while (n < 65536) { big[n] = (n % 2) ? '.' : '/'; n++; }
+        while (n < 65536) {
+            big[n] = (n % 2) ? '.' : '/';
+            n++;
+        }
         n += (size_t)sprintf(big + n, "../_synapse/replication/x -");
         sr_route(r, big, n, &d);
         CHECK("router/64k_dotdot_no_crash", d.cls != NULL);
         n = (size_t)sprintf(big, "GET 1.2.3.4 /");
-        while (n < 65536) { memcpy(big + n, "a/..", 4); n += 4; }
+        while (n < 65536) {
+            memcpy(big + n, "a/..", 4);
+            n += 4;
+        }
         n += (size_t)sprintf(big + n, "/_synapse/replication/x -");
         sr_route(r, big, n, &d);
         CHECK_STR("router/64k_dotdot_blocked", d.cls, strlen(d.cls), "blocked");
@@ -375,7 +397,11 @@ static void test_hostile(void)
 static void test_token_never_in_output(void)
 {
     static const char *const toks[] = {
-        TOK_ALICE, TOK_MAS, TOK_OPQ, "wfghWEGh3wgWHEf3478sHFWE", "as-token-two",
+        TOK_ALICE,
+        TOK_MAS,
+        TOK_OPQ,
+        "wfghWEGh3wgWHEf3478sHFWE",
+        "as-token-two",
         "MDAxY2xvY2F0aW9uIGhzCjAwMTZpZGVudGlmaWVyIGtleQowMDJmY2lkIHVzZXJfaWQgPSBAYm9iOmhzCg",
     };
     static const char *const shapes[] = {
@@ -423,14 +449,16 @@ static void test_token_never_in_output(void)
     {
         sr_decision d1 = route(r, "GET 1.1.1.1 /_matrix/client/v3/sync Bearer " TOK_MAS);
         sr_router_spec sp;
-        char err[128];
         sr_router *r2;
         memset(&sp, 0, sizeof sp);
-        sp.secret = "other-secret"; sp.secret_len = 12;
-        sp.entries = entries; sp.n_entries = N_E;
-        sp.targets = targets; sp.n_targets = N_T - 1;
+        sp.secret = "other-secret";
+        sp.secret_len = 12;
+        sp.entries = entries;
+        sp.n_entries = N_E;
+        sp.targets = targets;
+        sp.n_targets = N_T - 1;
         sp.fallback_target = T_MAIN;
-        r2 = sr_router_new(&sp, err, sizeof err);
+        r2 = sr_router_new(&sp, NULL);
         if (r2) {
             sr_decision d2 = route(r2, "GET 1.1.1.1 /_matrix/client/v3/sync Bearer " TOK_MAS);
             CHECK("router/token_hash_is_keyed", strcmp(d1.key, d2.key) != 0 && strcmp(d1.hkey, d2.hkey) != 0);
@@ -443,46 +471,74 @@ static void test_token_never_in_output(void)
 static void test_new_errors(void)
 {
     sr_router_spec sp;
-    char err[256];
+    sr_error err;
     sr_entry bad[2];
     sr_target tg[2];
     memset(&sp, 0, sizeof sp);
     memcpy(bad, entries, sizeof bad);
     memcpy(tg, targets, sizeof tg);
-    sp.secret = "s"; sp.secret_len = 1;
-    sp.entries = bad; sp.n_entries = 2;
-    sp.targets = tg; sp.n_targets = 2;
+    sp.secret = "s";
+    sp.secret_len = 1;
+    sp.entries = bad;
+    sp.n_entries = 2;
+    sp.targets = tg;
+    sp.n_targets = 2;
     sp.fallback_target = 0;
     bad[1].pattern = "^/_matrix/(a|b";
     bad[1].id = "keys_upload";
     bad[1].refine = SR_REFINE_NONE;
     bad[1].target = 0;
-    CHECK("router/new_bad_pattern", sr_router_new(&sp, err, sizeof err) == NULL &&
-                                    strstr(err, "\"keys_upload\"") && strstr(err, "entry 1"));
+    CHECK("router/new_bad_pattern", sr_router_new(&sp, &err) == NULL && err.at == SR_AT_ENTRY &&
+                                        err.index == 1 && err.name && !strcmp(err.name, "keys_upload") &&
+                                        !strncmp(err.msg, "offset 14: ", 11));
     bad[1] = entries[1];
     bad[1].target = 5;
-    CHECK("router/new_target_range", sr_router_new(&sp, err, sizeof err) == NULL &&
-                                     strstr(err, "entry 1") != NULL);
+    CHECK("router/new_target_range", sr_router_new(&sp, &err) == NULL && err.at == SR_AT_ENTRY &&
+                                         err.index == 1 && !strcmp(err.msg, "target out of range") &&
+                                         err.name && !strcmp(err.name, entries[1].id));
     bad[1] = entries[0];
     bad[1].alt_target = -1;
-    CHECK("router/new_alt_range", sr_router_new(&sp, err, sizeof err) == NULL);
+    CHECK("router/new_alt_range", sr_router_new(&sp, &err) == NULL && err.at == SR_AT_ENTRY &&
+                                      !strcmp(err.msg, "alt_target out of range"));
+    bad[1] = entries[1];
+    bad[1].id = "";
+    CHECK("router/new_bad_id_unnamed", sr_router_new(&sp, &err) == NULL && err.at == SR_AT_ENTRY &&
+                                           err.index == 1 && err.name == NULL && !strcmp(err.msg, "bad id"));
     bad[1] = entries[1];
     sp.fallback_target = 2;
-    CHECK("router/new_fallback_range", sr_router_new(&sp, err, sizeof err) == NULL);
+    CHECK("router/new_fallback_range", sr_router_new(&sp, &err) == NULL && err.at == SR_AT_INPUT &&
+                                           !strcmp(err.msg, "fallback_target out of range"));
     sp.fallback_target = 0;
-    tg[1].be_a = "bad|name";
-    CHECK("router/new_bad_backend_name", sr_router_new(&sp, err, sizeof err) == NULL &&
-                                         strstr(err, "target 1") != NULL);
+    tg[1].generic_backend = "bad|name";
+    CHECK("router/new_bad_backend_name", sr_router_new(&sp, &err) == NULL && err.at == SR_AT_TARGET &&
+                                             err.index == 1 && !strcmp(err.msg, "bad backend name"));
     tg[1] = targets[1];
+    tg[1].other_backend = "bad name";
+    CHECK("router/new_bad_other_backend_name", sr_router_new(&sp, &err) == NULL &&
+                                                   err.at == SR_AT_TARGET && err.index == 1);
+    tg[1] = targets[1];
+    bad[1] = entries[0];
+    {
+        static const char *const toks[] = { "tok-one", "" };
+        sp.as_tokens = toks;
+        sp.n_as_tokens = 2;
+        CHECK("router/new_empty_as_token", sr_router_new(&sp, &err) == NULL &&
+                                               err.at == SR_AT_AS_TOKEN && err.index == 1 &&
+                                               !strcmp(err.msg, "empty"));
+        sp.n_as_tokens = 0;
+        sp.as_tokens = NULL;
+    }
     sp.n_targets = 0;
-    CHECK("router/new_no_targets", sr_router_new(&sp, err, sizeof err) == NULL);
-    CHECK("router/new_null_spec", sr_router_new(NULL, err, sizeof err) == NULL);
+    CHECK("router/new_no_targets", sr_router_new(&sp, &err) == NULL && err.at == SR_AT_INPUT &&
+                                       !strcmp(err.msg, "no targets"));
+    CHECK("router/new_null_spec", sr_router_new(NULL, &err) == NULL && !strcmp(err.msg, "no spec"));
+    CHECK("router/new_null_err_ok", sr_router_new(NULL, NULL) == NULL);
     sp.n_targets = 2;
     sp.n_entries = 0;
     {
-        sr_router *r = sr_router_new(&sp, err, sizeof err);
+        sr_router *r = sr_router_new(&sp, &err);
         sr_decision d;
-        CHECK("router/new_no_entries_ok", r != NULL);
+        CHECK("router/new_no_entries_ok", r != NULL && err.msg[0] == '\0');
         if (r) {
             sr_route(r, "GET 1.1.1.1 /_matrix/client/v3/sync -", 37, &d);
             CHECK_STR("router/no_entries_fallback", d.cls, strlen(d.cls), targets[0].cls);

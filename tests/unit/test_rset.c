@@ -11,8 +11,8 @@
 #include "sr_core.h"
 #include "unit.h"
 
-/* Every route regex in shared/reference/synapse-workers.md and
- * upstream-changes.md, in document order. */
+/* Every worker route regex of Synapse's docs/workers.md, plus those of
+ * later releases, in document order. */
 static const char *const ref_patterns[] = {
     "^/_matrix/client/v3/keys/upload",
     "^/_matrix/client/(r0|v3)/sync$",
@@ -125,6 +125,8 @@ static const char *const ref_patterns[] = {
 #define N_REF (sizeof ref_patterns / sizeof ref_patterns[0])
 
 /* Hand-picked subjects: real paths, near misses and hostile ones. */
+/* Kept packed as a table; clang-format would put one item per line. */
+/* clang-format off */
 static const char *const subjects[] = {
     "/_matrix/client/v3/sync", "/_matrix/client/r0/sync", "/_matrix/client/v3/sync/",
     "/_matrix/client/api/v1/sync", "/_matrix/client/v3/events", "/_matrix/client/api/v1/initialSync",
@@ -174,6 +176,7 @@ static const char *const subjects[] = {
     "/_synapse/replication/send_event/x", "/_synapse/mas/x", "/_matrix/client/v3/rooms/",
     "/_matrix/client/v3/rooms//send", "/_matrix/client/unstable/x/y/z/rooms/a/aliases",
 };
+/* clang-format on */
 #define N_SUBJ (sizeof subjects / sizeof subjects[0])
 
 static const unsigned mbits[] = {
@@ -185,13 +188,17 @@ static const unsigned mbits[] = {
 /* Deterministic PRNG (xorshift64*), local state only. */
 static uint64_t rnd(uint64_t *s)
 {
-    *s ^= *s >> 12; *s ^= *s << 25; *s ^= *s >> 27;
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
     return *s * 2685821657736338717ULL;
 }
 
 /* A random path made of segments that occur in the route patterns. */
 static size_t random_path(uint64_t *st, char *buf, size_t cap)
 {
+    /* Kept packed as a table; clang-format would put one item per line. */
+    /* clang-format off */
     static const char *const seg[] = {
         "_matrix", "client", "federation", "key", "v2", "query", "r0", "v3", "v1", "api/v1",
         "unstable", "rooms", "!r:hs", "%21r%3Ahs", "send", "sync", "state", "keys", "upload",
@@ -201,6 +208,7 @@ static size_t random_path(uint64_t *st, char *buf, size_t cap)
         "org.matrix.msc4140", "delayed_events", "restart", "io.element.msc4306", "presence",
         "directory", "room", "aliases", "relations", "hierarchy", "context", "search",
     };
+    /* clang-format on */
     size_t n = 0, k = 1 + rnd(st) % 8;
     const size_t nseg = sizeof seg / sizeof seg[0];
     int real_start = (int)(rnd(st) % 4);
@@ -258,13 +266,17 @@ static int agree_exhaustive(const sr_rset *s, const char *a, size_t maxlen)
 
 static void test_reference_equivalence(void)
 {
-    char err[256];
-    sr_rset *s = sr_rset_new(ref_patterns, NULL, NULL, N_REF, err, sizeof err);
+    sr_error err;
+    sr_rset *s = sr_rset_new(ref_patterns, NULL, NULL, N_REF, &err);
     unsigned *masks = calloc(N_REF, sizeof *masks);
     int ok = 1, hits = 0;
     uint64_t st = 0x5eed1234abcdULL;
     CHECK("rset/ref_builds", s != NULL);
-    if (!s) { printf("# %s\n", err); free(masks); return; }
+    if (!s) {
+        printf("# %s\n", err.msg);
+        free(masks);
+        return;
+    }
     CHECK("rset/ref_size", sr_rset_size(s) == N_REF);
     for (size_t i = 0; i < N_SUBJ; i++) {
         if (!agree(s, subjects[i], strlen(subjects[i]))) {
@@ -279,7 +291,10 @@ static void test_reference_equivalence(void)
     for (int i = 0; i < 30000 && ok; i++) {
         char buf[256];
         size_t n = random_path(&st, buf, sizeof buf);
-        if (!agree(s, buf, n)) { printf("# disagree on '%.*s'\n", (int)n, buf); ok = 0; }
+        if (!agree(s, buf, n)) {
+            printf("# disagree on '%.*s'\n", (int)n, buf);
+            ok = 0;
+        }
     }
     CHECK("rset/ref_random_paths_set_equals_loop", ok);
     /* each pattern's own text (minus '^') is a plausible subject too */
@@ -291,8 +306,8 @@ static void test_reference_equivalence(void)
 
     /* the same with method masks: every third entry GET-only, every fifth PUT|POST */
     for (size_t i = 0; i < N_REF; i++)
-        masks[i] = i % 3 == 0 ? SR_M_GET : i % 5 == 0 ? (SR_M_PUT | SR_M_POST) : 0;
-    s = sr_rset_new(ref_patterns, masks, NULL, N_REF, err, sizeof err);
+        masks[i] = i % 3 == 0 ? SR_M_GET : (i % 5 == 0 ? (SR_M_PUT | SR_M_POST) : 0);
+    s = sr_rset_new(ref_patterns, masks, NULL, N_REF, &err);
     CHECK("rset/ref_masked_builds", s != NULL);
     if (s) {
         ok = 1;
@@ -315,6 +330,8 @@ static void test_reference_equivalence(void)
  * inline options, prefixes that are prefixes of each other, literal-only. */
 static void test_tricky_equivalence(void)
 {
+    /* Kept packed as a table; clang-format would put one item per line. */
+    /* clang-format off */
     static const char *const pats[] = {
         "^/a(b|bc)d", "^/ab?c", "^/x|^/y", "^/a\\.b", "^/a{2}b", "^/(a|ab)(c|bcd)",
         "^/q(?i)x", "^/r(x)\\1", "^/s[ab]c", "^/t(a|b)?z", "^/lit", "^/lit$", "^/(a|b|)c",
@@ -328,12 +345,18 @@ static void test_tricky_equivalence(void)
         "^/a(/.*)?$", "^/a.*b\\$", "^/a.*b$x", "^/a.*?b$", "^/a.*+b", "^/b.*/c/.*$",
         "^/c(/|$)", "^/d.*/x/.*/y$", "^/x[^/]+$", "^/y.*d$", "^/z.*[ab]/c$", "^/ab.c$",
         "^/a.*(?:b|c)d$", "^/a.*/(b|/c)$", "^/a/.*a/b$", "^/b.*//", "^/c.*c.*c$",
+        /* POSIX classes inside a class (the superset glob must skip them) */
+        "^/a[[:alpha:]x]", "^/a[[:alpha:]x]/c$", "^/b([[:digit:]]|x)y", "^/c[]x]d",
     };
+    /* clang-format on */
     const size_t n = sizeof pats / sizeof pats[0];
-    char err[256];
-    sr_rset *s = sr_rset_new(pats, NULL, NULL, n, err, sizeof err);
+    sr_error err;
+    sr_rset *s = sr_rset_new(pats, NULL, NULL, n, &err);
     CHECK("rset/tricky_builds", s != NULL);
-    if (!s) { printf("# %s\n", err); return; }
+    if (!s) {
+        printf("# %s\n", err.msg);
+        return;
+    }
     CHECK("rset/tricky_exhaustive_set_equals_loop", agree_exhaustive(s, "/abcdxyz.{", 5));
     CHECK("rset/tricky_exhaustive_newline", agree_exhaustive(s, "/abcd\n", 6));
     sr_rset_free(s);
@@ -341,8 +364,12 @@ static void test_tricky_equivalence(void)
     {
         int ok = 1;
         for (size_t i = 0; i < n && ok; i++) {
-            sr_rset *one = sr_rset_new(&pats[i], NULL, NULL, 1, err, sizeof err);
-            if (!one) { ok = 0; printf("# %s\n", err); break; }
+            sr_rset *one = sr_rset_new(&pats[i], NULL, NULL, 1, &err);
+            if (!one) {
+                ok = 0;
+                printf("# %s\n", err.msg);
+                break;
+            }
             if (!agree_exhaustive(one, "/abcdexyz", 4) || !agree_exhaustive(one, "/abc\n", 6)) {
                 printf("# pattern %s\n", pats[i]);
                 ok = 0;
@@ -356,14 +383,14 @@ static void test_tricky_equivalence(void)
 static void test_order_and_methods(void)
 {
     static const char *const pats[] = {
-        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/",   /* GET only */
-        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/",   /* any */
+        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/", /* GET only */
+        "^/_matrix/client/(api/v1|r0|v3|unstable)/pushrules/", /* any */
         "^/_matrix/client/v3/.*",
         "^/_matrix/client/v3/sync$",
     };
     static const unsigned masks[] = { SR_M_GET | SR_M_HEAD, 0, SR_M_POST, 0 };
-    char err[256];
-    sr_rset *s = sr_rset_new(pats, masks, NULL, 4, err, sizeof err);
+    sr_error err;
+    sr_rset *s = sr_rset_new(pats, masks, NULL, 4, &err);
     const char *pr = "/_matrix/client/v3/pushrules/global/";
     const char *sy = "/_matrix/client/v3/sync";
     CHECK("rset/order_builds", s != NULL);
@@ -380,7 +407,7 @@ static void test_order_and_methods(void)
     CHECK("rset/null_subject", sr_rset_match(s, NULL, 0, SR_M_GET) == -1);
     sr_rset_free(s);
 
-    s = sr_rset_new(NULL, NULL, NULL, 0, err, sizeof err);
+    s = sr_rset_new(NULL, NULL, NULL, 0, &err);
     CHECK("rset/empty_set_builds", s != NULL);
     CHECK("rset/empty_set_no_match", sr_rset_match(s, "/", 1, 0) == -1);
     CHECK("rset/empty_set_size", sr_rset_size(s) == 0);
@@ -392,46 +419,62 @@ static void test_errors(void)
 {
     static const char *const pats[] = { "^/ok", "^/fine$", "^/_matrix/(a|b" };
     static const char *const names[] = { "ok", "fine", "keys_upload" };
-    char err[256];
-    sr_rset *s = sr_rset_new(pats, NULL, names, 3, err, sizeof err);
+    sr_error err;
+    sr_rset *s = sr_rset_new(pats, NULL, names, 3, &err);
     CHECK("rset/bad_pattern_null", s == NULL);
-    CHECK("rset/bad_pattern_names_entry",
-          strncmp(err, "entry 2 (\"keys_upload\"): offset ", 32) == 0);
-    CHECK("rset/bad_pattern_says_missing", strstr(err, "missing") != NULL);
-    s = sr_rset_new(pats, NULL, NULL, 3, err, sizeof err);
-    CHECK("rset/bad_pattern_no_name", s == NULL && strncmp(err, "entry 2: offset 14: ", 20) == 0);
+    CHECK("rset/bad_pattern_names_entry", err.at == SR_AT_ENTRY && err.index == 2 && err.name &&
+                                              strcmp(err.name, "keys_upload") == 0);
+    CHECK("rset/bad_pattern_offset", strncmp(err.msg, "offset 14: ", 11) == 0);
+    CHECK("rset/bad_pattern_says_missing", strstr(err.msg, "missing") != NULL);
+    s = sr_rset_new(pats, NULL, NULL, 3, &err);
+    CHECK("rset/bad_pattern_no_name", s == NULL && err.at == SR_AT_ENTRY && err.index == 2 &&
+                                          err.name == NULL);
+    s = sr_rset_new(pats, NULL, NULL, 3, NULL);
+    CHECK("rset/bad_pattern_no_err", s == NULL);
+    s = sr_rset_new(NULL, NULL, NULL, 2, &err);
+    CHECK("rset/no_patterns", s == NULL && err.at == SR_AT_INPUT && strcmp(err.msg, "no patterns") == 0);
     {
-        static const char *const p2[] = { "^/a", "^/b[" };
-        s = sr_rset_new(p2, NULL, NULL, 2, err, 8);   /* tiny buffer: truncated, terminated */
-        CHECK("rset/bad_pattern_small_errbuf", s == NULL && strlen(err) == 7);
-        s = sr_rset_new(p2, NULL, NULL, 2, NULL, 0);
-        CHECK("rset/bad_pattern_no_errbuf", s == NULL);
+        static const char *const p2[] = { "^/a", NULL };
+        s = sr_rset_new(p2, NULL, NULL, 2, &err);
+        CHECK("rset/null_pattern", s == NULL && err.at == SR_AT_ENTRY && err.index == 1 &&
+                                       strcmp(err.msg, "no pattern") == 0);
     }
+    s = sr_rset_new(pats, NULL, names, 2, &err);
+    CHECK("rset/ok_clears_err", s != NULL && err.msg[0] == '\0' && err.at == SR_AT_INPUT);
+    sr_rset_free(s);
 }
 
 static void test_limits(void)
 {
     static const char *const pats[] = {
-        "^/_matrix/(a+)+$",                 /* catastrophic backtracking */
+        "^/_matrix/(a+)+$", /* catastrophic backtracking */
         "^/_matrix/client/(r0|v3)/.*/tags",
         "^/_matrix/client/(api/v1|r0|v3|unstable)/rooms/.*/(join|invite|leave|ban|unban|kick)$",
         "^/_matrix/.*$",
     };
-    char err[256];
-    sr_rset *s = sr_rset_new(pats, NULL, NULL, 4, err, sizeof err);
+    sr_error err;
+    sr_rset *s = sr_rset_new(pats, NULL, NULL, 4, &err);
     char *big = malloc(65536 + 64);
     size_t n;
     CHECK("rset/limits_builds", s != NULL && big != NULL);
-    if (!s || !big) { free(big); sr_rset_free(s); return; }
+    if (!s || !big) {
+        free(big);
+        sr_rset_free(s);
+        return;
+    }
     /* "/_matrix/" + 40 'a' + "!" : (a+)+$ explodes; must stop at the limit */
     n = (size_t)sprintf(big, "/_matrix/");
-    memset(big + n, 'a', 40); n += 40;
+    memset(big + n, 'a', 40);
+    n += 40;
     big[n++] = '!';
     CHECK("rset/limit_hit_set_is_minus1", sr_rset_match(s, big, n, 0) == -1);
     CHECK("rset/limit_hit_loop_is_minus1", sr_rset_match_loop(s, big, n, 0) == -1);
     /* 64 KiB subjects with '.*' patterns: no crash, same answer */
     n = (size_t)sprintf(big, "/_matrix/client/v3/rooms/");
-    while (n < 65536) { big[n] = (char)(n % 7 == 0 ? '/' : 'a' + (int)(n % 26)); n++; }
+    while (n < 65536) {
+        big[n] = (char)(n % 7 == 0 ? '/' : 'a' + (int)(n % 26));
+        n++;
+    }
     CHECK("rset/64k_set_equals_loop", sr_rset_match(s, big, n, 0) == sr_rset_match_loop(s, big, n, 0));
     memcpy(big + n - 5, "/kick", 5);
     CHECK("rset/64k_kick_matches", sr_rset_match(s, big, n, 0) == 2);
@@ -448,8 +491,8 @@ static void test_limits(void)
  * patterns: first match in order computed with PCRE2_NO_JIT. */
 static void test_jit_vs_interpreter(void)
 {
-    char err[256];
-    sr_rset *s = sr_rset_new(ref_patterns, NULL, NULL, N_REF, err, sizeof err);
+    sr_error err;
+    sr_rset *s = sr_rset_new(ref_patterns, NULL, NULL, N_REF, &err);
     pcre2_code *codes[N_REF];
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     uint64_t st = 4242;
@@ -458,7 +501,8 @@ static void test_jit_vs_interpreter(void)
     pcre2_config(PCRE2_CONFIG_JIT, &has_jit);
     CHECK("rset/jit_flag_matches_pcre2", s && sr_rset_jit(s) == (has_jit ? 1 : 0));
     for (size_t i = 0; i < N_REF; i++) {
-        int ec; PCRE2_SIZE eo;
+        int ec;
+        PCRE2_SIZE eo;
         codes[i] = pcre2_compile((PCRE2_SPTR)ref_patterns[i], PCRE2_ZERO_TERMINATED,
                                  PCRE2_ANCHORED, &ec, &eo, NULL);
     }
@@ -472,11 +516,110 @@ static void test_jit_vs_interpreter(void)
                 want = (int)i;
                 break;
             }
-        if (sr_rset_match(s, subj, n, 0) != want) { printf("# jit/interp differ on '%.*s'\n", (int)n, subj); ok = 0; }
+        if (sr_rset_match(s, subj, n, 0) != want) {
+            printf("# jit/interp differ on '%.*s'\n", (int)n, subj);
+            ok = 0;
+        }
     }
     CHECK("rset/jit_equals_interpreter", ok);
     for (size_t i = 0; i < N_REF; i++) pcre2_code_free(codes[i]);
     pcre2_match_data_free(md);
+    sr_rset_free(s);
+}
+
+/* How entries compiled (sr_rset_entry): one pattern per verification
+ * kind, and the reasons for the whole-pattern fallback. */
+static void test_entry_info(void)
+{
+    static const char *const pats[] = {
+        "^/_matrix/federation/v1/send/",                     /* literal */
+        "^/_matrix/client/(r0|v3)/sync$",                    /* tail + memo */
+        "^/_matrix/client/(r0|v3)/rooms/.*/send/.*$",        /* glob */
+        "^/_matrix/client/(r0|v3)/rooms/[^/]+/initialSync$", /* regex + rejects */
+        "^/_matrix/client/(r0|v3)/x(?i)y",                   /* full: option */
+        "^/(a|ab)",                                          /* full: nesting */
+        "^/x|^/w",                                           /* full: no prefix */
+        "/nocaret",                                          /* full: no '^' */
+        "^.*/tags",                                          /* full: non-literal start */
+        "^/_matrix/client/v3/.*(b|cd)$",                     /* regex: ending group */
+    };
+    static const unsigned masks[] = { 0, SR_M_GET | SR_M_HEAD, 0, 0, 0, 0, 0, 0, 0, SR_M_PUT };
+    static const char *const names[] = { "fed_send", "sync", NULL, "room_initial_sync", "opt",
+                                         "nest", "alt", "nocaret", "tags", "ending" };
+    const size_t n = sizeof pats / sizeof pats[0];
+    sr_error err;
+    sr_rset *s = sr_rset_new(pats, masks, names, n, &err);
+    sr_rset_entry_info in[sizeof pats / sizeof pats[0]];
+    int ok = 1;
+    CHECK("rset/info_builds", s != NULL);
+    if (!s) return;
+    for (size_t i = 0; i < n; i++) ok = ok && sr_rset_entry(s, i, &in[i]) == 0;
+    CHECK("rset/info_every_entry", ok);
+    CHECK("rset/info_out_of_range", sr_rset_entry(s, n, &in[0]) == -1 && sr_rset_entry(NULL, 0, &in[0]) == -1);
+    CHECK("rset/info_literal", in[0].verify == SR_VERIFY_LITERAL && in[0].n_prefixes == 1 &&
+                                   in[0].remainder[0] == '\0' && in[0].why == NULL);
+    CHECK("rset/info_names_copied", in[0].name && strcmp(in[0].name, "fed_send") == 0 &&
+                                        in[0].name != names[0] && in[2].name == NULL);
+    CHECK("rset/info_pattern_copied", strcmp(in[3].pattern, pats[3]) == 0 && in[3].pattern != pats[3]);
+    CHECK("rset/info_methods", in[1].methods == (SR_M_GET | SR_M_HEAD) && in[0].methods == SR_M_ALL);
+    CHECK("rset/info_tail_memo", in[1].verify == SR_VERIFY_TAIL && in[1].n_prefixes == 2 &&
+                                     strcmp(in[1].remainder, "$") == 0 && in[1].n_memo == 2);
+    CHECK("rset/info_glob", in[2].verify == SR_VERIFY_GLOB && in[2].n_prefixes == 2 &&
+                                strcmp(in[2].remainder, ".*/send/.*$") == 0 && in[2].n_required == 1 &&
+                                in[2].n_memo == 0);
+    CHECK("rset/info_regex_rejects", in[3].verify == SR_VERIFY_REGEX && in[3].ending_reject &&
+                                         in[3].superset_reject && in[3].n_required == 1);
+    CHECK("rset/info_full_option", in[4].verify == SR_VERIFY_FULL && in[4].n_prefixes == 2 &&
+                                       in[4].why && strstr(in[4].why, "whole pattern"));
+    CHECK("rset/info_full_nesting", in[5].verify == SR_VERIFY_FULL && in[5].why &&
+                                        strstr(in[5].why, "starts another"));
+    CHECK("rset/info_no_prefix_alt", in[6].verify == SR_VERIFY_FULL && in[6].n_prefixes == 0 &&
+                                         strstr(in[6].why, "top-level '|'") &&
+                                         strcmp(in[6].remainder, pats[6]) == 0);
+    CHECK("rset/info_no_prefix_caret", in[7].n_prefixes == 0 && strstr(in[7].why, "no leading '^'"));
+    CHECK("rset/info_no_prefix_nonliteral", in[8].n_prefixes == 0 && strstr(in[8].why, "non-literal"));
+    CHECK("rset/info_regex_ending_group", in[9].verify == SR_VERIFY_REGEX && in[9].ending_reject &&
+                                              in[9].n_memo == 0);
+    sr_rset_free(s);
+}
+
+/* The dump: a summary, a header, one line per entry, a legend; snprintf
+ * semantics on small buffers. */
+static void test_dump(void)
+{
+    static const char *const pats[] = { "^/_matrix/client/(r0|v3)/sync$", "^/a.*/b$", "^/x|^/y" };
+    static const unsigned masks[] = { SR_M_GET, 0, SR_M_PUT | SR_M_POST };
+    static const char *const names[] = { "sync", "glob", NULL };
+    sr_error err;
+    sr_rset *s = sr_rset_new(pats, masks, names, 3, &err);
+    char buf[4096], small[16];
+    size_t n, n2;
+    const char *want_lines[] = {
+        "regex set: 3 entries, 2 with a literal prefix (3 prefixes in a trie of ",
+        "entry  name  methods   verify   prefixes  memo  remainder\n",
+        "    1  sync  GET       tail            2     2  $\n",
+        "    2  glob  any       glob            1     -  .*/b$  [1 dictionary run]\n",
+        "    3  -     POST,PUT  full            0     -  (whole pattern)  "
+        "[no literal prefix (a top-level '|'): tried for every request]\n",
+        "verify: literal  the prefix is the whole pattern",
+    };
+    int ok = 1;
+    CHECK("rset/dump_builds", s != NULL);
+    if (!s) return;
+    n = sr_rset_dump(s, buf, sizeof buf);
+    CHECK("rset/dump_fits", n > 0 && n < sizeof buf && strlen(buf) == n && buf[n - 1] == '\n');
+    for (size_t i = 0; i < sizeof want_lines / sizeof want_lines[0]; i++)
+        if (!strstr(buf, want_lines[i])) {
+            printf("# missing in dump: %s\n", want_lines[i]);
+            ok = 0;
+        }
+    CHECK("rset/dump_lines", ok);
+    if (!ok) printf("# dump:\n%s", buf);
+    n2 = sr_rset_dump(s, small, sizeof small);
+    CHECK("rset/dump_truncates", n2 == n && strlen(small) == sizeof small - 1 &&
+                                     memcmp(small, buf, sizeof small - 1) == 0);
+    CHECK("rset/dump_length_only", sr_rset_dump(s, NULL, 0) == n);
+    CHECK("rset/dump_null_set", sr_rset_dump(NULL, small, sizeof small) == 0 && small[0] == '\0');
     sr_rset_free(s);
 }
 
@@ -488,4 +631,6 @@ void test_rset(void)
     test_errors();
     test_limits();
     test_jit_vs_interpreter();
+    test_entry_info();
+    test_dump();
 }

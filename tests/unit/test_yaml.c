@@ -44,7 +44,10 @@ static void test_basic(void)
     sr_ydoc *d = load(src, err, sizeof err);
     const sr_ynode *r, *v;
     CHECK("yaml/basic_loads", d != NULL);
-    if (!d) { printf("# %s\n", err); return; }
+    if (!d) {
+        printf("# %s\n", err);
+        return;
+    }
     r = sr_ydoc_root(d);
     CHECK("yaml/basic_root_map", r->type == SR_Y_MAP && r->n == 6);
     CHECK("yaml/basic_root_pos", r->line == 1 && r->col == 1);
@@ -192,8 +195,9 @@ static void test_aliases(void)
         }
         d = sr_yaml_load_string(buf, o, "bomb.yaml", err, sizeof err);
         r = d ? sr_ydoc_root(d) : NULL;
-        CHECK("yaml/alias_bomb_loads_shared", r && get(r, "l10") && get(r, "l10")->n == 10 &&
-              get(r, "l10")->items[0] == get(r, "l9") && get(r, "l10")->items[9] == get(r, "l9"));
+        CHECK("yaml/alias_bomb_loads_shared",
+              r && get(r, "l10") && get(r, "l10")->n == 10 &&
+                  get(r, "l10")->items[0] == get(r, "l9") && get(r, "l10")->items[9] == get(r, "l9"));
         sr_ydoc_free(d);
     }
     /* many anchors (hash table growth) */
@@ -222,11 +226,17 @@ static void test_depth(void)
     char buf[2 * 300 + 2];
     sr_ydoc *d;
     int i;
-    for (i = 0; i < 256; i++) { buf[i] = '['; buf[256 + i] = ']'; }
+    for (i = 0; i < 256; i++) {
+        buf[i] = '[';
+        buf[256 + i] = ']';
+    }
     d = sr_yaml_load_string(buf, 512, "deep.yaml", err, sizeof err);
     CHECK("yaml/depth_256_ok", d != NULL);
     sr_ydoc_free(d);
-    for (i = 0; i < 300; i++) { buf[i] = '['; buf[300 + i] = ']'; }
+    for (i = 0; i < 300; i++) {
+        buf[i] = '[';
+        buf[300 + i] = ']';
+    }
     d = sr_yaml_load_string(buf, 600, "deep.yaml", err, sizeof err);
     CHECK("yaml/depth_300_error", d == NULL && err_has(err, "deep.yaml:1:257: nesting deeper than 256"));
     /* unclosed deep nesting: error path frees open nodes */
@@ -249,7 +259,7 @@ static void test_files(void)
         r = d ? sr_ydoc_root(d) : NULL;
         CHECK("yaml/file_loads", r && get(r, "routes") && get(r, "routes")->n == 1);
         CHECK("yaml/file_positions", r && get(get(r, "routes")->items[0], "pattern")->line == 3 &&
-              get(get(r, "routes")->items[0], "pattern")->col == 14);
+                                         get(get(r, "routes")->items[0], "pattern")->col == 14);
         sr_ydoc_free(d);
         /* syntax error names the path */
         fd = open(path, O_WRONLY | O_TRUNC);
@@ -258,8 +268,9 @@ static void test_files(void)
             close(fd);
         }
         d = sr_yaml_load_file(path, err, sizeof err);
-        CHECK("yaml/file_error_has_path", d == NULL && strncmp(err, path, strlen(path)) == 0 &&
-              err[strlen(path)] == ':' && err[strlen(path) + 1] >= '0' && err[strlen(path) + 1] <= '9');
+        CHECK("yaml/file_error_has_path",
+              d == NULL && strncmp(err, path, strlen(path)) == 0 && err[strlen(path)] == ':' &&
+                  err[strlen(path) + 1] >= '0' && err[strlen(path) + 1] <= '9');
         unlink(path);
     }
     d = sr_yaml_load_file("/nonexistent/dir/x.yaml", err, sizeof err);

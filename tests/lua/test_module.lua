@@ -1,0 +1,129 @@
+-- tests/lua/test_module.lua - the C module `synroute` as Lua sees it:
+-- synroute.glob, set:dump(), 1-based error messages built from the core's
+-- structured errors, the router spec's field names, and the exports that
+-- are gone. usage: lua test_module.lua [NAME_PREFIX]
+
+local prefix = (arg and arg[1] or "lua") .. "/module"
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+
+local kit = dofile(here .. "/testkit.lua")(prefix)
+local check, eq = kit.check, kit.eq
+local synroute = require("synroute")
+
+---------------------------------------------------------------- glob
+local function sh(cmd)
+    local ok = os.execute(cmd)
+    return ok == true or ok == 0
+end
+
+local dir = os.tmpname()
+os.remove(dir)
+local made = sh("mkdir -p '" .. dir .. "/conf.d' && cd '" .. dir .. "/conf.d' && " ..
+    "touch b.yaml a.yaml 10-x.yaml .hidden.yaml '{a,b}.yaml' notes.txt && ln -s loop ../loop")
+check("glob/setup", made)
+do
+    local list, err = synroute.glob(dir .. "/conf.d/*.yaml")
+    local rel = {}
+    for i, p in ipairs(list or {}) do rel[i] = p:sub(#dir + 2) end
+    eq("glob/sorted", table.concat(rel, " "),
+        "conf.d/10-x.yaml conf.d/a.yaml conf.d/b.yaml conf.d/{a,b}.yaml")
+    check("glob/no-error", err == nil, err)
+    local none, nerr = synroute.glob(dir .. "/conf.d/*.json")
+    check("glob/no-match-empty-list", type(none) == "table" and #none == 0 and nerr == nil)
+    local missing = synroute.glob(dir .. "/nodir/*.yaml")
+    check("glob/missing-dir-empty-list", type(missing) == "table" and #missing == 0)
+    local lit = synroute.glob(dir .. "/conf.d/a.yaml")
+    check("glob/literal-path", lit and #lit == 1 and lit[1] == dir .. "/conf.d/a.yaml")
+    local brace = synroute.glob(dir .. "/conf.d/{a,b}.yaml")
+    check("glob/no-brace-expansion", brace and #brace == 1 and brace[1]:match("{a,b}%.yaml$"))
+    local bad, berr = synroute.glob(dir .. "/loop/*.yaml")
+    check("glob/unreadable-dir-nil-msg", bad == nil and type(berr) == "string" and
+        berr:find("cannot read a directory", 1, true) ~= nil, tostring(berr))
+    local nul, nulerr = synroute.glob("a\0b")
+    check("glob/nul-byte-nil-msg", nul == nil and type(nulerr) == "string")
+    check("glob/non-string-raises", not pcall(synroute.glob, {}))
+end
+sh("rm -rf '" .. dir .. "'")
+
+---------------------------------------------------------------- set:dump
+do
+    local set = assert(synroute.regex_set(
+        { "^/_matrix/client/(r0|v3)/sync$", "^/_matrix/client/v3/rooms/.*/send", "^/x|^/y" },
+        { { "GET" }, false, { "PUT", "POST" } },
+        { "sync", "room_send" }))
+    local text = set:dump()
+    check("dump/string", type(text) == "string" and #text > 0)
+    check("dump/summary", text:match("^regex set: 3 entries, 2 with a literal prefix") ~= nil, text)
+    local lines = {}
+    for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    eq("dump/header", lines[2], "entry  name       methods   verify   prefixes  memo  remainder")
+    eq("dump/tail-memo", lines[3], "    1  sync       GET       tail            2     2  $")
+    eq("dump/glob", lines[4], "    2  room_send  any       glob            1     -  .*/send  [1 dictionary run]")
+    eq("dump/full", lines[5], "    3  -          POST,PUT  full            0     -  (whole pattern)  " ..
+        "[no literal prefix (a top-level '|'): tried for every request]")
+    check("dump/legend", text:find("\nverify: literal ", 1, true) ~= nil)
+    eq("dump/len", #set, 3)
+    check("dump/method-raises-on-non-set", not pcall(set.dump, {}))
+end
+
+---------------------------------------------------------------- errors are 1-based
+do
+    local set, err = synroute.regex_set({ "^/ok", "^/_matrix/(a|b" }, nil, { "ok", "keys_upload" })
+    check("error/regex-set-names-entry", set == nil and
+        tostring(err):match('^entry 2 %("keys_upload"%): offset 14: ') ~= nil, tostring(err))
+    set, err = synroute.regex_set({ "^/ok", "^/_matrix/(a|b" })
+    check("error/regex-set-unnamed", set == nil and tostring(err):match("^entry 2: offset 14: ") ~= nil,
+        tostring(err))
+    set, err = synroute.regex_set({ "^/ok", 5 })
+    eq("error/regex-set-type", err, "entry 2: pattern must be a string")
+end
+
+local function spec(t)
+    local s = {
+        secret = "s",
+        targets = {
+            { class = "main", generic_backend = "main", key = "none" },
+            { class = "push_rules", generic_backend = "client", other_backend = "push_rules",
+              generic_methods = { "GET", "HEAD" }, key = "none" },
+        },
+        entries = {
+            { id = "pushrules", pattern = "^/_matrix/client/v3/pushrules/", target = 2 },
+        },
+        fallback_target = 1,
+    }
+    for k, v in pairs(t or {}) do s[k] = v end
+    return s
+end
+
+do
+    local r = assert(synroute.router(spec()))
+    eq("router/generic-methods-get", r:route("GET - /_matrix/client/v3/pushrules/x -"), "client|push_rules|")
+    eq("router/other-backend-put", r:route("PUT - /_matrix/client/v3/pushrules/x -"), "push_rules|push_rules|")
+    local s = spec()
+    s.targets[2].generic_backend = "bad|name"
+    local bad, err = synroute.router(s)
+    eq("router/core-error-1-based", bad == nil and err, "target 2: bad backend name")
+    s = spec()
+    s.entries[2] = { id = "broken", pattern = "^/(x", target = 1 }
+    bad, err = synroute.router(s)
+    check("router/pattern-error-names-entry", bad == nil and
+        tostring(err):match('^entry 2 %("broken"%): offset 4: ') ~= nil, tostring(err))
+    s = spec()
+    s.targets[1] = { class = "main", be_a = "main", key = "none" }
+    bad, err = synroute.router(s)
+    eq("router/old-field-names-rejected", err, "target 1: generic_backend: string expected")
+    s = spec({ as_tokens = { { token = "t1" }, { token = "" } } })
+    bad, err = synroute.router(s)
+    eq("router/as-token-1-based", err, "as_token 2: token: non-empty string expected")
+end
+
+---------------------------------------------------------------- removed exports
+do
+    local set = assert(synroute.regex_set({ "^/a" }))
+    check("exports/no-parse-token", synroute.parse_token == nil)
+    check("exports/no-hash", synroute.hash == nil)
+    check("exports/no-set-jit", set.jit == nil)
+    check("exports/glob", type(synroute.glob) == "function")
+end
+
+kit.finish()
