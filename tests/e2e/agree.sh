@@ -95,6 +95,9 @@ fi
 
 timeout 300 curl -s -K "$work/curl.cfg" --max-time 5 --connect-timeout 2 >"$work/got.tsv" 2>"$work/curl.err"
 # (curl's exit status is that of the last transfer; missing lines are reported per case)
+if [ ! -s "$work/got.tsv" ]; then
+    echo "FAIL agree/run: curl gave no result at all: $(head -2 "$work/curl.err" | tr '\n' ' ')"; exit 1
+fi
 
 awk -F'\t' '
     FNR == NR { sub(/\r$/, ""); got[$1] = $0; next }   # curl prints an empty header value as "\r"
@@ -103,6 +106,11 @@ awk -F'\t' '
         if (!(n in got)) { printf "FAIL agree/%s: no response (curl error or timeout)\n", name; bad++; next }
         split(got[n], g, "\t")
         status = g[2]; worker = g[3]; hcls = g[4]; hbe = g[5]; hkey = g[6]
+        if (status == "400" && hcls == "" && worker == "") {
+            # the request never reached the rules: this HAProxy rejects it
+            # while parsing (e.g. "GET *": 3.0 allows "*" only with OPTIONS)
+            printf "skip agree/%s: HAProxy answered 400 before any rule ran (nothing to compare)\n", name; skipped++; next
+        }
         why = ""
         if (hcls != cls) why = why sprintf(" class: haproxy %s, explain %s;", hcls == "" ? "(none)" : hcls, cls)
         if (cls == "blocked") {
@@ -115,7 +123,7 @@ awk -F'\t' '
         if (why == "") { printf "ok agree/%s\n", name; ok++ }
         else { sub(/;$/, "", why); printf "FAIL agree/%s:%s\n", name, why; bad++ }
     }
-    END { printf "agree: %d ok, %d failed\n", ok, bad; exit bad > 0 }
+    END { printf "agree: %d ok, %d failed, %d skipped\n", ok, bad, skipped; exit bad > 0 }
 ' "$work/got.tsv" "$work/expected.tsv"
 rc=$?
 if [ "$rc" -ne 0 ] && [ -s "$work/curl.err" ]; then

@@ -65,7 +65,8 @@ end
 
 -- curl config values: double-quoted, backslash escapes
 local function cq(s)
-    return '"' .. s:gsub("\\", "\\\\"):gsub('"', '\\"'):gsub("\t", "\\t") .. '"'
+    -- (curl 8 refuses a quoted value that spans lines: newlines are escaped too)
+    return '"' .. s:gsub("\\", "\\\\"):gsub('"', '\\"'):gsub("\t", "\\t"):gsub("\n", "\\n") .. '"'
 end
 
 local function bad_for_http1(s)
