@@ -18,8 +18,7 @@
 
 local M = {}
 
--- The oldest HAProxy the generated configuration works with (set-var-fmt,
--- normalize-uri ... strict, http-request return) and the ones it is tested on.
+-- The oldest HAProxy synroute supports, and the branches it is tested on.
 M.MIN_HAPROXY = "2.6"
 M.TESTED = { "2.6", "3.0" }
 -- The Lua versions the module is built for.
