@@ -67,10 +67,6 @@ end
 -- 3. The engine.
 local api = require("synroute.api")
 
--- Each Lua state runs this file (one per thread with lua-load-per-thread):
--- say things once.
-local first = (core.thread or 0) <= 1
-
 local DEFAULT_CONFIG = "/etc/synroute/synroute.yaml"
 
 local function config_path()
@@ -97,12 +93,6 @@ if not eng then
     fail("cannot load " .. (path or "(no config)") .. ":\n" .. tostring(err))
 end
 
-if first then
-    for _, w in ipairs(eng.warnings) do
-        core.Warning("synroute: " .. w)
-    end
-end
-
 -- The C converter holds its router; keeping the engine reachable from
 -- package.loaded as well makes its lifetime obvious.
 package.loaded["synroute.haproxy.engine"] = eng
@@ -119,14 +109,28 @@ core.register_converters("synroute", eng.router:converter())
 -- frontend calls it only for sync requests carrying a mat_ token; without it
 -- no Lua of ours runs per request.
 local mas_conf = eng.dep and eng.dep.mas
+local mas_what
 if type(mas_conf) == "table" and mas_conf.resolve == true then
     local action, what = require("synroute.mas").setup(core, eng)
     core.register_action("synroute_mas", { "http-req" }, action, 0)
-    if first then core.Info("synroute: " .. what) end
+    mas_what = what
 end
 
-if first then
+-- What HAProxy logs at start: the deployment's warnings and one line naming
+-- the deployment and the Synapse release it routes for. Said from an init
+-- function: HAProxy 3.0 drops messages logged while it parses the
+-- configuration when a global logger is set (2.6 prints them); init
+-- functions run once the loggers work, on both. Each Lua state runs this
+-- file (one per thread with lua-load-per-thread), so only the first says it.
+-- (`haproxy -c` runs no init function: `synroute check` shows the warnings.)
+local function say()
+    if (core.thread or 0) > 1 then return end
+    for _, w in ipairs(eng.warnings) do
+        core.Warning("synroute: " .. w)
+    end
+    if mas_what then core.Info("synroute: " .. mas_what) end
     core.Info(string.format("synroute %s (%s mode, Lua %s): %s, Synapse %s, %d routes, backends: %s",
         require("synroute").version, paths.mode, luav, path or "no config (everything to main)",
         tostring(eng.version), #eng.spec.entries, table.concat(eng.backends, " ")))
 end
+if core.register_init then core.register_init(say) else say() end
