@@ -12,9 +12,11 @@
  * by one caller at a time (in HAProxy every thread has its own Lua state).
  * Module functions share one upvalue: the YAML null sentinel.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compat.h"
 #include "sr_core.h"
@@ -598,24 +600,41 @@ static int push_parsed(lua_State *L, const char *dst, long r, const char *why)
     return 2;
 }
 
+/* A parser of the core: string -> dst, length (> 0), 0 (nothing found) or
+ * -1 (malformed). */
+typedef long (*parse_fn)(const char *s, size_t len, char *dst, size_t cap);
+
+/* The binding of a parser: fn(argument 1) -> result | nil [, why], where
+ * why is why_none for 0 and why_bad for -1 (NULL: nil alone). */
+static int parse_arg(lua_State *L, parse_fn fn, const char *why_none, const char *why_bad)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char dst[1024];
+    long r = fn(s, len, dst, sizeof dst);
+    return push_parsed(L, dst, r, r == 0 ? why_none : why_bad);
+}
+
 /* synroute.xmatrix_origin(header) -> origin | nil, err. */
 static int l_xmatrix_origin(lua_State *L)
 {
-    size_t len;
-    const char *h = luaL_checklstring(L, 1, &len);
-    char dst[1024];
-    long r = sr_xmatrix_origin(h, len, dst, sizeof dst);
-    const char *why = r == 0 ? "not an X-Matrix header" : "malformed X-Matrix header or no origin";
-    return push_parsed(L, dst, r, why);
+    return parse_arg(L, sr_xmatrix_origin, "not an X-Matrix header",
+                     "malformed X-Matrix header or no origin");
 }
 
 /* synroute.room_from_path(path) -> decoded room ID/alias | nil. */
 static int l_room_from_path(lua_State *L)
 {
-    size_t len;
-    const char *p = luaL_checklstring(L, 1, &len);
-    char dst[1024];
-    return push_parsed(L, dst, sr_room_from_path(p, len, dst, sizeof dst), NULL);
+    return parse_arg(L, sr_room_from_path, NULL, NULL);
+}
+
+/* synroute.localpart(user_id) -> localpart | nil, msg: the localpart of a
+ * whole user ID ("@alice:hs" -> "alice") by the router's rule for user IDs
+ * inside tokens (sr_user_localpart). */
+static int l_localpart(lua_State *L)
+{
+    const char *why = "not a user ID with a usable localpart";
+    return parse_arg(L, sr_user_localpart, why, why);
 }
 
 /* synroute.query_param(query, name) -> form-decoded value | nil. */
@@ -633,6 +652,61 @@ static int l_query_param(lua_State *L)
     }
     luaL_pushresultsize(&b, (size_t)r);
     return 1;
+}
+
+/* synroute.token(auth, query) -> token, kind | nil | nil, msg: the access
+ * token the router keys on (sr_token_find: "Bearer <one word>" in auth, else
+ * the form-decoded access_token of query; either may be nil) and its kind
+ * (sr_token_classify): "syt", "macaroon", "mas" or "opaque". nil when the
+ * request has none; nil, msg when access_token does not decode. */
+static int l_token(lua_State *L)
+{
+    static const char *const kinds[] = { "none", "syt", "macaroon", "mas", "opaque" };
+    size_t alen = 0, qlen = 0, toklen, keylen;
+    const char *auth = luaL_optlstring(L, 1, NULL, &alen);
+    const char *query = luaL_optlstring(L, 2, NULL, &qlen);
+    const char *tok;
+    char *buf = sr_newuserdata(L, qlen + 1), key[512];
+    int r = sr_token_find(auth, alen, query, qlen, buf, qlen + 1, &tok, &toklen);
+    sr_tok_kind k;
+    if (r < 0) return push_parsed(L, NULL, -1, "access_token does not decode");
+    if (r == 0 || toklen == 0) return push_parsed(L, NULL, 0, NULL);
+    k = sr_token_classify(tok, toklen, key, sizeof key, &keylen);
+    lua_pushlstring(L, tok, toklen);
+    lua_pushstring(L, kinds[k]);
+    return 2;
+}
+
+/* synroute.name_match(pattern, name) -> boolean: shell pattern matching of
+ * names that are not paths (sr_name_match, fnmatch(3)). */
+static int l_name_match(lua_State *L)
+{
+    size_t plen, nlen;
+    const char *pat = luaL_checklstring(L, 1, &plen);
+    const char *name = luaL_checklstring(L, 2, &nlen);
+    lua_pushboolean(L, strlen(pat) == plen && strlen(name) == nlen && sr_name_match(pat, name));
+    return 1;
+}
+
+/* synroute.getcwd() -> absolute path of the working directory | nil, msg
+ * (getcwd(3)). */
+static int l_getcwd(lua_State *L)
+{
+    size_t cap = 256;
+    for (;;) {
+        char *buf = sr_newuserdata(L, cap);
+        if (getcwd(buf, cap)) {
+            lua_pushstring(L, buf);
+            return 1;
+        }
+        if (errno != ERANGE || cap > 65536) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "getcwd: %s", strerror(errno));
+            return 2;
+        }
+        lua_pop(L, 1);
+        cap *= 4;
+    }
 }
 
 /* synroute.glob(pattern) -> sorted list of paths ({} when nothing matches)
@@ -920,6 +994,10 @@ static const luaL_Reg module_funcs[] = {
     { "room_from_path", l_room_from_path },
     { "query_param", l_query_param },
     { "glob", l_glob },
+    { "name_match", l_name_match },
+    { "getcwd", l_getcwd },
+    { "token", l_token },
+    { "localpart", l_localpart },
     { NULL, NULL }
 };
 

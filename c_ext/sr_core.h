@@ -192,6 +192,12 @@ sr_tok_kind sr_token_classify(const char *tok, size_t len,
  * the first ':'. Returns length written to dst (cap dstcap) or -1. */
 long sr_localpart(const char *uid, size_t len, char *dst, size_t dstcap);
 
+/* Full user ID -> localpart: "@alice:hs" -> "alice" when the part between
+ * the '@' and the first ':' is usable as a key (non-empty, at most 255 bytes,
+ * valid UTF-8, no control bytes, spaces, ':' or '@'). Length written to dst
+ * (cap dstcap), or -1. The rule for a macaroon's user_id and MAS's whoami. */
+long sr_user_localpart(const char *uid, size_t len, char *dst, size_t dstcap);
+
 /* ------------------------------------------------------------------------ */
 /* Federation: origin from an `Authorization: X-Matrix ...` value.           */
 /* Scheme "X-Matrix" (case-insensitive) then 1+ spaces, then RFC 9110 params:*/
@@ -241,6 +247,9 @@ typedef struct {
 int sr_glob(const char *pattern, sr_paths *out, char *err, size_t errlen);
 /* Frees the paths and empties *p; NULL is a no-op. */
 void sr_paths_free(sr_paths *p);
+/* 1 if a name (not a path: '/' is ordinary) matches the same pattern
+ * language (fnmatch(3)), else 0. Pure. */
+int sr_name_match(const char *pattern, const char *name);
 
 /* ------------------------------------------------------------------------ */
 /* YAML: libyaml -> an immutable node tree with line/column positions.       */

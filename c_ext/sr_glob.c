@@ -13,8 +13,13 @@
  * A directory on the way that does not exist just matches nothing; any
  * other directory that cannot be read (a symlink loop, a name too long,
  * permission denied for non-root) is an error.
+ *
+ * Names that are not files (worker names in `pools:`) match the same
+ * pattern language through fnmatch(3), with the same flags: no FNM_PERIOD
+ * is needed (names have no hidden form), backslash escapes.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,4 +89,13 @@ int sr_glob(const char *pattern, sr_paths *out, char *err, size_t errlen)
     else if (err && errlen)
         snprintf(err, errlen, "%s: out of memory", pattern ? pattern : "");
     return -1;
+}
+
+/* 1 if name matches the shell pattern, else 0 (fnmatch(3), flags 0: '*',
+ * '?', '[...]' with '!' or '^' negation, backslash escapes; '/' is an
+ * ordinary character). NULL matches nothing. Pure. */
+int sr_name_match(const char *pattern, const char *name)
+{
+    if (!pattern || !name) return 0;
+    return fnmatch(pattern, name, 0) == 0;
 }

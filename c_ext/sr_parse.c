@@ -388,13 +388,8 @@ static sr_tok_kind classify_macaroon(const char *tok, size_t len, char *key,
     }
     if (!uid) return SR_TOK_OPAQUE;
     {
-        char lp[SR_LOCALPART_MAX + 1];
-        long l;
-        if (uidlen < 2 || uid[0] != '@') return SR_TOK_OPAQUE;
-        l = sr_localpart(uid, uidlen, lp, sizeof lp);
-        if (l <= 0 || !plausible_localpart(lp, (size_t)l) || (size_t)l > keycap)
-            return SR_TOK_OPAQUE;
-        memcpy(key, lp, (size_t)l);
+        long l = sr_user_localpart(uid, uidlen, key, keycap);
+        if (l < 0) return SR_TOK_OPAQUE;
         *keylen = (size_t)l;
     }
     return SR_TOK_MACAROON;
@@ -436,6 +431,22 @@ long sr_localpart(const char *uid, size_t len, char *dst, size_t dstcap)
     if (n > dstcap) return -1;
     if (n) memcpy(dst, uid, n);
     return (long)n;
+}
+
+/* "@alice:hs" -> "alice" in dst: a leading '@', then everything up to the
+ * first ':' when it is a localpart we are willing to use as a key
+ * (plausible_localpart). Its length, or -1 (not '@'-prefixed, not plausible,
+ * or longer than dstcap). The rule for a macaroon's user_id caveat and for
+ * the user_id of a whoami answer. Never allocates. */
+long sr_user_localpart(const char *uid, size_t len, char *dst, size_t dstcap)
+{
+    char lp[SR_LOCALPART_MAX + 1];
+    long l;
+    if (!uid || len < 2 || uid[0] != '@') return -1;
+    l = sr_localpart(uid, len, lp, sizeof lp);
+    if (l <= 0 || !plausible_localpart(lp, (size_t)l) || (size_t)l > dstcap) return -1;
+    memcpy(dst, lp, (size_t)l);
+    return l;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -92,11 +92,10 @@ void sr_router_free(sr_router *r)
         free(r->t[i].reason);
     }
     for (size_t i = 0; r->as && i < r->nas; i++) free(r->as[i].sender);
-    free(r->e);
-    free(r->t);
-    free(r->as);
-    free(r->as_backend);
-    free(r);
+    {
+        void *const owned[] = { r->e, r->t, r->as, r->as_backend, r };
+        sr_free_all(owned, sizeof owned / sizeof owned[0]);
+    }
 }
 
 /* The spec's shape: counts, lists present, indices in range. */

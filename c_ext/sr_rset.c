@@ -60,23 +60,15 @@ void sr_rset_free(sr_rset *s)
         free(en->pattern);
         free(en->name);
     }
-    free(s->e);
-    free(s->nodes);
-    free(s->cn);
-    free(s->labels);
-    free(s->cfirst);
-    free(s->cidx);
-    free(s->dense);
-    free(s->ends);
-    free(s->always);
-    free(s->cand);
-    free(s->nbits);
-    for (size_t k = 0; s->memo && k < s->memo_cap; k++) free(s->memo[k].str);
-    free(s->memo);
+    rs_trie_free(s);
+    rs_memo_free(s);
     pcre2_match_data_free(s->md);
     pcre2_match_context_free(s->mctx);
     pcre2_jit_stack_free(s->jstack);
-    free(s);
+    {
+        void *const owned[] = { s->e, s->always, s->cand, s };
+        sr_free_all(owned, sizeof owned / sizeof owned[0]);
+    }
 }
 
 /* Compile with JIT if possible; JIT failure is not an error (*jit_ok is

@@ -219,6 +219,7 @@ int rs_trie_finish(sr_rset *s, rs_end *ends, size_t n_ends);
 void rs_trie_walk(const sr_rset *s, const char *subj, size_t len,
                   uint64_t *cand, rs_visit *vis);
 size_t rs_prefix_len(const sr_rset *s, const rs_visit *vis, unsigned e);
+void rs_trie_free(sr_rset *s);
 
 /* ------------------------------------------------------------------------ */
 /* Memo phase (sr_rset_memo.c).                                              */
@@ -233,6 +234,7 @@ typedef struct {
 int rs_memo_collect(rs_memo_list *l, const rs_exp *x, unsigned entry);
 int rs_memo_build(sr_rset *s, rs_memo_list *l);
 void rs_memo_list_free(rs_memo_list *l);
+void rs_memo_free(sr_rset *s);
 size_t rs_memo_slot_of(const rs_memo_slot *tab, size_t cap, const char *p, size_t len);
 
 /* 1 and *ans = the answer if subj is a memoized path (for a single method

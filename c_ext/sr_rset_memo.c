@@ -52,6 +52,13 @@ void rs_memo_list_free(rs_memo_list *l)
     l->n = l->cap = 0;
 }
 
+/* Frees the memo table of s and its paths; only sr_rset_free calls it. */
+void rs_memo_free(sr_rset *s)
+{
+    for (size_t k = 0; s->memo && k < s->memo_cap; k++) free(s->memo[k].str);
+    free(s->memo);
+}
+
 static uint64_t memo_hash(const char *p, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;

@@ -194,6 +194,15 @@ int rs_trie_finish(sr_rset *s, rs_end *ends, size_t n_ends)
     return flatten_ends(s, ends, n_ends) && compress_trie(s) && make_node_bits(s);
 }
 
+/* Frees the trie's arrays (byte trie, compressed trie, ends, node
+ * bitsets); only sr_rset_free calls it. */
+void rs_trie_free(sr_rset *s)
+{
+    void *const owned[] = { s->nodes, s->cn, s->labels, s->cfirst,
+                            s->cidx, s->dense, s->ends, s->nbits };
+    sr_free_all(owned, sizeof owned / sizeof owned[0]);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The walk.                                                                 */
 

@@ -45,3 +45,9 @@ char *sr_strdup(const char *s)
     if (d) memcpy(d, s, n + 1);
     return d;
 }
+
+/* free() each of ptrs[0..n); NULL entries are fine. */
+void sr_free_all(void *const *ptrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(ptrs[i]);
+}

@@ -34,6 +34,10 @@ void sr_err_clear(sr_error *e);
  * memory (callers tell the two apart by s). Never raises. */
 char *sr_strdup(const char *s);
 
+/* free() each of the n pointers (NULLs are fine): for the arrays a core
+ * object owns, listed once where the object is freed. */
+void sr_free_all(void *const *ptrs, size_t n);
+
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC visibility pop
 #endif

@@ -1,5 +1,6 @@
 -- tests/lua/test_module.lua - the C module `synroute` as Lua sees it:
--- synroute.glob, set:dump(), 1-based error messages built from the core's
+-- synroute.glob, name_match, getcwd, token, localpart, set:dump(),
+-- 1-based error messages built from the core's
 -- structured errors, the router spec's field names, and the exports that
 -- are gone. usage: lua test_module.lua [NAME_PREFIX]
 
@@ -115,6 +116,47 @@ do
     s = spec({ as_tokens = { { token = "t1" }, { token = "" } } })
     bad, err = synroute.router(s)
     eq("router/as-token-1-based", err, "as_token 2: token: non-empty string expected")
+end
+
+---------------------------------------------------------------- tokens and user IDs
+do
+    local SYT = "syt_YWxpY2U_rXzmDkPBrbqQOXmJJMdg_0lW9Pa"
+    local MAT = "mat_gaKjIg8xNbe3nNyjOq9wMxEhh2FDEE_3kV79T"
+    local function tk(auth, query) return table.concat({ synroute.token(auth, query) }, " ") end
+    eq("token/header", tk("Bearer " .. MAT), MAT .. " mas")
+    eq("token/header-wins", tk("Bearer " .. SYT, "access_token=" .. MAT), SYT .. " syt")
+    eq("token/query", tk(nil, "since=1&access_token=" .. MAT), MAT .. " mas")
+    eq("token/query-form-decoded", tk(nil, "access_token=mat%5Fabc%2Bd"), "mat_abc+d mas")
+    eq("token/bad-header-falls-to-query", tk("Bearer a b", "access_token=" .. MAT), MAT .. " mas")
+    eq("token/scheme-case-sensitive", tk("bearer " .. MAT), "")
+    eq("token/opaque", tk("Bearer as_token_bridge"), "as_token_bridge opaque")
+    eq("token/none", tk(nil, "since=1"), "")
+    eq("token/empty-query-value", tk(nil, "access_token="), "")
+    local none, err = synroute.token(nil, "access_token=%zz")
+    check("token/undecodable-nil-msg", none == nil and type(err) == "string", err)
+    check("token/non-string-raises", not pcall(synroute.token, {}))
+
+    eq("localpart/plain", synroute.localpart("@alice:hs.example"), "alice")
+    eq("localpart/port", synroute.localpart("@bob.x=y:hs.example:8448"), "bob.x=y")
+    eq("localpart/no-server", synroute.localpart("@alice"), "alice")
+    local lp, lerr = synroute.localpart("alice:hs.example")
+    check("localpart/no-at-nil-msg", lp == nil and type(lerr) == "string", lerr)
+    eq("localpart/empty", (synroute.localpart("@:hs.example")), nil)
+    eq("localpart/space", (synroute.localpart("@a b:hs.example")), nil)
+    eq("localpart/control", (synroute.localpart("@a\nb:hs.example")), nil)
+    eq("localpart/too-long", (synroute.localpart("@" .. string.rep("a", 256) .. ":hs")), nil)
+    check("localpart/non-string-raises", not pcall(synroute.localpart, {}))
+end
+
+---------------------------------------------------------------- names and the working directory
+do
+    check("name_match/star", synroute.name_match("synchrotron-*", "synchrotron-12"))
+    check("name_match/class", synroute.name_match("w[12]", "w2") and not synroute.name_match("w[12]", "w3"))
+    check("name_match/literal", synroute.name_match("main", "main") and not synroute.name_match("main", "main2"))
+    check("name_match/nul-byte", not synroute.name_match("a*", "a\0b"))
+    local sh = io.popen("pwd -P")
+    eq("getcwd/is-pwd", synroute.getcwd(), sh:read("l"))
+    sh:close()
 end
 
 ---------------------------------------------------------------- removed exports

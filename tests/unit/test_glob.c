@@ -92,6 +92,14 @@ void test_glob(void)
         sr_paths_free(&none);
         sr_paths_free(NULL);
     }
+    CHECK("glob/name_star", sr_name_match("synchrotron-*", "synchrotron-12"));
+    CHECK("glob/name_question", sr_name_match("sync-?", "sync-1") && !sr_name_match("sync-?", "sync-10"));
+    CHECK("glob/name_class", sr_name_match("w[12]", "w2") && !sr_name_match("w[12]", "w3"));
+    CHECK("glob/name_negated_class", sr_name_match("w[!12]", "w3") && !sr_name_match("w[!12]", "w1"));
+    CHECK("glob/name_slash_ordinary", sr_name_match("a*", "a/b"));
+    CHECK("glob/name_escape", sr_name_match("a\\*", "a*") && !sr_name_match("a\\*", "ab"));
+    CHECK("glob/name_literal", sr_name_match("main", "main") && !sr_name_match("main", "main2"));
+    CHECK("glob/name_null", !sr_name_match(NULL, "x") && !sr_name_match("x", NULL));
     snprintf(p, sizeof p, "rm -rf '%s'", root);
     if (system(p) != 0) printf("# could not remove %s\n", root);
 }

@@ -563,6 +563,36 @@ static void test_localpart(void)
     CHECK_STR("parse/localpart_one_at_only", d, n, "@x");
 }
 
+/* sr_user_localpart: the rule for whole user IDs (macaroons, whoami). */
+static void test_user_localpart(void)
+{
+    char d[300], big[300];
+    long n;
+#define ULP(s) sr_user_localpart((s), strlen(s), d, sizeof d)
+    n = ULP("@alice:hs.example");
+    CHECK_STR("parse/user_localpart", d, n, "alice");
+    n = ULP("@bob.x=y:hs.example:8448");
+    CHECK_STR("parse/user_localpart_port", d, n, "bob.x=y");
+    n = ULP("@alice");
+    CHECK_STR("parse/user_localpart_no_server", d, n, "alice");
+    CHECK("parse/user_localpart_no_at", ULP("alice:hs") == -1);
+    CHECK("parse/user_localpart_empty", ULP("@:hs") == -1);
+    CHECK("parse/user_localpart_bare_at", ULP("@") == -1);
+    CHECK("parse/user_localpart_space", ULP("@a b:hs") == -1);
+    CHECK("parse/user_localpart_control", ULP("@a\nb:hs") == -1);
+    CHECK("parse/user_localpart_second_at", ULP("@@x:hs") == -1);
+    CHECK("parse/user_localpart_bad_utf8", ULP("@a\xff:hs") == -1);
+    n = ULP("@z\xc3\xab:hs");
+    CHECK_STR("parse/user_localpart_utf8", d, n, "z\xc3\xab");
+    big[0] = '@';
+    memset(big + 1, 'a', 256);
+    memcpy(big + 257, ":hs", 4);
+    CHECK("parse/user_localpart_too_long", ULP(big) == -1);
+    CHECK("parse/user_localpart_null", sr_user_localpart(NULL, 0, d, sizeof d) == -1);
+    CHECK("parse/user_localpart_small_dst", sr_user_localpart("@alice:hs", 9, d, 3) == -1);
+#undef ULP
+}
+
 static void test_xmatrix(void)
 {
     char d[256];
@@ -797,6 +827,7 @@ void test_parse(void)
     test_token_find();
     test_classify();
     test_macaroons();
+    test_user_localpart();
     test_localpart();
     test_xmatrix();
     test_paths();
