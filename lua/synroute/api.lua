@@ -22,38 +22,20 @@
 -- At most one of config, dep, pools.
 
 local synroute = require("synroute")
-local routes_mod = require("synroute.routes")
+local classes = require("synroute.classes")
+local config = require("synroute.config")
+local paths = require("synroute.paths")
 local policy = require("synroute.policy")
+local routes_mod = require("synroute.routes")
 
 local M = {}
 
--- Where the files are (repository or installed layout): synroute.paths.
-local paths = require("synroute.paths")
-
--- The checkout (repository mode), else nil.
-M.root = paths.root
-
-function M.default_routes_path()
-    return paths.routes_file
-end
-
--- Pool names a deployment may have: every class except main/blocked, plus
--- generic and appservice.
-M.POOL_NAMES = {}
-for _, c in ipairs(routes_mod.CLASS_LIST) do
-    if c ~= "main" and c ~= "blocked" then
-        M.POOL_NAMES[#M.POOL_NAMES + 1] = c
-    end
-end
-M.POOL_NAMES[#M.POOL_NAMES + 1] = "generic"
-M.POOL_NAMES[#M.POOL_NAMES + 1] = "appservice"
-local POOL_OK = {}
-for _, p in ipairs(M.POOL_NAMES) do POOL_OK[p] = true end
+local POOL_OK = classes.set(classes.POOLS)
 
 local function synthetic_dep(pools)
     local names = {}
     if pools == "all" then
-        names = M.POOL_NAMES
+        names = classes.POOLS
     elseif type(pools) == "table" then
         for k, v in pairs(pools) do
             if type(k) == "number" then names[#names + 1] = v
@@ -86,17 +68,8 @@ local function load_config(path)
     if type(path) ~= "string" or path == "" then
         return nil, "config must be a file path"
     end
-    if not package.searchpath("synroute.config", package.path) then
-        return nil, "config support not available"
-    end
-    local config = require("synroute.config")
     local dep, problems = config.load(path)
-    if not dep then
-        if type(problems) == "table" then
-            problems = table.concat(problems, "\n")
-        end
-        return nil, tostring(problems or (path .. ": cannot load"))
-    end
+    if not dep then return nil, config.format_problems(problems) end
     return dep
 end
 
@@ -127,7 +100,7 @@ function M.new(opts)
         return nil, err
     end
 
-    local routes_path = opts.routes or M.default_routes_path()
+    local routes_path = opts.routes or paths.routes_file
     if not routes_path then
         return nil, "cannot find routes.yaml (pass routes=)"
     end

@@ -96,89 +96,79 @@ local function default_config()
 end
 M.default_config = default_config
 
+-- explain's options that take a value -> the field it goes to
+local EXPLAIN_VALUES = {
+    ["--config"] = "config", ["-c"] = "config", ["--pools"] = "pools", ["--version"] = "version",
+    ["--routes"] = "routes", ["--src"] = "src",
+}
+
+-- A header value as -H gives it | nil, why. HTTP field values cannot carry
+-- CR, LF or NUL: HAProxy rejects such a request, so explain refuses it
+-- rather than guess.
+local function header_arg(v)
+    if v:find("[\r\n%z]") then
+        return nil, "header value contains CR, LF or NUL: " .. (v:match("^[^:]*") or "")
+    end
+    if not v:find(":", 1, true) then
+        return nil, "header " .. string.format("%q", v) .. " is not 'Name: value'"
+    end
+    return v
+end
+
+-- What explain was given, checked. -> o | nil, why
+local function check_explain(o, pos)
+    if #pos ~= 2 then return nil, "expected METHOD TARGET" end
+    o.method, o.target = pos[1], pos[2]
+    if not o.method:match("^[!#$%%&'*+.^_`|~%w-]+$") then
+        return nil, "bad method " .. string.format("%q", o.method)
+    end
+    if o.target:find("[%s%c]") then
+        return nil, "the target must not contain spaces or control characters (percent-encode them)"
+    end
+    if o.src and (o.src == "" or o.src:find("[%s%c]")) then
+        return nil, "bad --src " .. string.format("%q", o.src)
+    end
+    if (o.config and 1 or 0) + (o.no_config and 1 or 0) + (o.pools and 1 or 0) > 1 then
+        return nil, "give at most one of --config, --no-config and --pools"
+    end
+    return o
+end
+
 -- Parse explain's arguments. Returns opts | nil, message.
 function M.parse_explain_args(args)
-    local o = { headers = {} }
-    local pos = {}
-    local i = 1
-    local function value(name)
-        local v = args[i + 1]
-        if v == nil then
-            return nil, name .. " needs a value"
-        end
-        i = i + 1
-        return v
-    end
+    local o, pos, i = { headers = {} }, {}, 1
     while i <= #args do
-        local a = args[i]
+        local a, err = args[i], nil
         local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-        if name then
-            a = name
+        if name then a = name end
+        local function val()
+            if inline then return inline end
+            i = i + 1
+            if args[i] == nil then return nil, a .. " needs a value" end
+            return args[i]
         end
-        local function val(n)
-            if inline then
-                local v = inline
-                inline = nil
-                return v
-            end
-            return value(n)
-        end
-        local v, err
-        if a == "--config" or a == "-c" then
-            v, err = val(a); o.config = v
+        if EXPLAIN_VALUES[a] then
+            o[EXPLAIN_VALUES[a]], err = val()
         elseif a == "--no-config" then
             o.no_config = true
-        elseif a == "--pools" then
-            v, err = val(a); o.pools = v
-        elseif a == "--version" then
-            v, err = val(a); o.version = v
-        elseif a == "--routes" then
-            v, err = val(a); o.routes = v
         elseif a == "-H" or a == "--header" or (a:match("^%-H.") and not name) then
-            if a:match("^%-H.") then v = a:sub(3) else v, err = val(a) end
-            -- HTTP field values cannot carry CR, LF or NUL: HAProxy rejects
-            -- such a request, so explain refuses it rather than guess
-            if v and v:find("[\r\n%z]") then
-                v, err = nil, "header value contains CR, LF or NUL: " .. (v:match("^[^:]*") or "")
-            end
-            if v then o.headers[#o.headers + 1] = v end
-        elseif a == "--src" then
-            v, err = val(a); o.src = v
+            local v
+            if a:match("^%-H.") then v = a:sub(3) else v, err = val() end
+            if v then v, err = header_arg(v) end
+            o.headers[#o.headers + 1] = v
         elseif a == "--" then
-            for j = i + 1, #args do pos[#pos + 1] = args[j] end
+            table.move(args, i + 1, #args, #pos + 1, pos)
             break
         elseif a:sub(1, 1) == "-" and a ~= "-" then
-            return nil, "explain: unknown option " .. a
+            err = "unknown option " .. a
         else
             pos[#pos + 1] = args[i]
         end
-        if err then
-            return nil, "explain: " .. err
-        end
+        if err then return nil, "explain: " .. err end
         i = i + 1
     end
-    if #pos ~= 2 then
-        return nil, "explain: expected METHOD TARGET"
-    end
-    o.method, o.target = pos[1], pos[2]
-    if not o.method:match("^[!#$%%&'*+.^_`|~%w-]+$") then
-        return nil, "explain: bad method " .. string.format("%q", o.method)
-    end
-    if o.target:find("[%s%c]") then
-        return nil, "explain: the target must not contain spaces or control characters (percent-encode them)"
-    end
-    if o.src and (o.src == "" or o.src:find("[%s%c]")) then
-        return nil, "explain: bad --src " .. string.format("%q", o.src)
-    end
-    local n = (o.config and 1 or 0) + (o.no_config and 1 or 0) + (o.pools and 1 or 0)
-    if n > 1 then
-        return nil, "explain: give at most one of --config, --no-config and --pools"
-    end
-    for _, h in ipairs(o.headers) do
-        if not h:find(":", 1, true) then
-            return nil, "explain: header " .. string.format("%q", h) .. " is not 'Name: value'"
-        end
-    end
+    local ok, why = check_explain(o, pos)
+    if not ok then return nil, "explain: " .. why end
     return o
 end
 
@@ -211,23 +201,9 @@ function M.explain(args)
     return 0
 end
 
-local function delegate(modname, what, args)
-    if not package.searchpath(modname, package.path) then
-        say(io.stderr, "synroute: " .. what .. " is not available (module " .. modname .. " is missing)")
-        return 2
-    end
-    local mod = require(modname)
-    if type(mod) ~= "table" or type(mod.main) ~= "function" then
-        say(io.stderr, "synroute: module " .. modname .. " has no main function")
-        return 2
-    end
-    local rc = mod.main(args)
-    if rc == nil or rc == true then
-        return 0
-    elseif rc == false then
-        return 1
-    end
-    return math.tointeger(rc) or 1
+-- Run the main function of the module that implements a command.
+local function delegate(modname, args)
+    return require(modname).main(args)
 end
 
 -- Options of check / haproxy that take a value (so their value is not
@@ -296,13 +272,13 @@ local function with_probe(cmd, modname, args)
         return usage_error(err)
     end
     if not o.probe or not o.cfg then
-        return delegate(modname, cmd, o.probe and o.rest or args)
+        return delegate(modname, o.probe and o.rest or args)
     end
     local config = require("synroute.config")
     local dep = config.load(o.cfg)
     if not dep then
         -- the command itself prints every problem of the config
-        return delegate(modname, cmd, o.rest)
+        return delegate(modname, o.rest)
     end
     local probe = require("synroute.probe")
     local out = cmd == "check" and io.stdout or io.stderr
@@ -311,8 +287,7 @@ local function with_probe(cmd, modname, args)
         say(io.stderr, "synroute: " .. cmd .. " --probe: " .. perr)
         return 1
     end
-    local api = require("synroute.api")
-    local doc, rerr = require("synroute.routes").load(api.default_routes_path() or "routes/routes.yaml")
+    local doc, rerr = require("synroute.routes").load(require("synroute.paths").routes_file)
     if not doc then
         say(io.stderr, "synroute: " .. tostring(rerr))
         return 1
@@ -328,7 +303,7 @@ local function with_probe(cmd, modname, args)
         say(out, "warning: probe: " .. note)
     end
     local configured = dep.synapse_version
-    local where = probe.where(dep.file, "synapse_version")
+    local where = require("synroute.yamlfile").where(dep.file, "synapse_version")
     if configured == nil then
         say(out, "warning: " .. where .. ": synapse_version is not set; the running Synapse is " ..
             got.raw .. ": using " .. use)
@@ -341,7 +316,7 @@ local function with_probe(cmd, modname, args)
     for _, a in ipairs(o.rest) do rest[#rest + 1] = a end
     rest[#rest + 1] = "--synapse-version"
     rest[#rest + 1] = use
-    return delegate(modname, cmd, rest)
+    return delegate(modname, rest)
 end
 
 -- `routes --explain-table`: the router's regex set as set:dump() shows it,
@@ -397,8 +372,7 @@ function M.main(args)
         return 0
     end
     if cmd == "--version" then
-        local ok, synroute = pcall(require, "synroute")
-        io.stdout:write("synroute ", ok and tostring(synroute.version) or "(module not built)", "\n")
+        io.stdout:write("synroute ", require("synroute").version, "\n")
         return 0
     end
     local fn = COMMANDS[cmd]

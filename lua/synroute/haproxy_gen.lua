@@ -18,39 +18,35 @@
 -- or the target: no directive differs between the supported versions, see
 -- docs/deployment.md "HAProxy versions").
 
+local api = require("synroute.api")
+local classes = require("synroute.classes")
 local config = require("synroute.config")
 local paths = require("synroute.paths")
 local target_mod = require("synroute.target")
+local values = require("synroute.values")
 
 local M = {}
 
 local MATRIX_404 = [['{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}']]
 local MATRIX_403_ADMIN = [['{"errcode":"M_FORBIDDEN","error":"The admin API is not reachable from this network"}']]
 
--- Pools whose routes main can serve (main is their `backup` server).
+-- Pools whose routes main can serve (main is their `backup` server); a
+-- configured writer never falls back to main.
 local function main_backup_ok(dep, pool)
-  local p = dep.pools[pool]
-  if p and p.writer then return false end          -- a configured writer never falls back to main
-  if config.WRITER_CLASS[pool] then return false end
+  if classes.WRITERS[pool] then return false end
   if pool == "media" and not dep.main.serves_media then return false end
   return true
 end
-M.main_backup_ok = main_backup_ok
 
-local function sorted_pools(dep)
-  local ks = {}
-  for k in pairs(dep.pools) do ks[#ks + 1] = k end
-  table.sort(ks)
-  return ks
+-- Body of a Matrix 429.
+local function limit_body(msg, secs)
+  return '{"errcode":"M_LIMIT_EXCEEDED","error":"' .. msg .. '","retry_after_ms":' .. math.floor(secs * 1000) .. '}'
 end
+local function rate_table(class) return "synroute_rate_" .. class end
+-- Retry-After (seconds) of a full pool queue; also in haproxy/errors/429-queue.http
+local QUEUE_RETRY_AFTER = 5
 
-local function addr(s)
-  if s.path then return s.path end
-  local h = s.host
-  if h:find(":", 1, true) then h = "[" .. h .. "]" end
-  return h .. ":" .. tostring(s.port)
-end
-M.addr = addr
+local addr = values.server_addr
 
 local function srvname(n)
   return (n:gsub("[^%w%._:%-]", "_"))
@@ -127,10 +123,26 @@ local function has_tls(dep)
   return false
 end
 
+-- limits.per_user: a rate table per class, a 429 over the limit.
+local function per_user_rules(dep, L)
+  local per = dep.limits and dep.limits.per_user or {}
+  local names = values.sorted_keys(per)
+  if #names == 0 then return end
+  L("# limits.per_user: requests per key (hashed user/room/origin) and period, counted in")
+  L("# one table per class; over the limit: Matrix 429 with Retry-After")
+  for _, c in ipairs(names) do
+    local r = per[c]
+    local cond = "{ var(txn.synroute_class) -m str " .. c .. " } { var(txn.synroute_key) -m found }"
+    L("http-request track-sc0 var(txn.synroute_key) table " .. rate_table(c) .. " if " .. cond)
+    L("http-request return status 429 content-type application/json hdr Retry-After " .. r.secs ..
+      " string '" .. limit_body("Too many " .. c .. " requests, try again later", r.secs) .. "' if " .. cond ..
+      " { sc_http_req_rate(0) gt " .. r.count .. " }")
+  end
+end
+
 -- The per-request rules, shared by the full frontend and --snippet.
-local function frontend_rules(dep, opts, out, indent)
-  local I = indent or "    "
-  local function L(s) out[#out + 1] = (s == "" and "" or I .. s) end
+local function frontend_rules(dep, opts, out)
+  local function L(s) out[#out + 1] = (s == "" and "" or "    " .. s) end
   L("# 1. Normalise the path before anything looks at it (never decodes reserved characters).")
   L("#    One substring test decides whether any rule can change something: \"//\",")
   L("#    \"/.\" or \"%\" anywhere. Most requests have none and skip all five rewrites, which")
@@ -181,22 +193,7 @@ local function frontend_rules(dep, opts, out, indent)
   end
   L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
     " if { var(txn.synroute_class) -m str blocked }")
-  local per = dep.limits and dep.limits.per_user or {}
-  local classes = {}
-  for c in pairs(per) do classes[#classes + 1] = c end
-  table.sort(classes)
-  if #classes > 0 then
-    L("# limits.per_user: requests per key (hashed user/room/origin) and period, counted in")
-    L("# one table per class; over the limit: Matrix 429 with Retry-After")
-    for _, c in ipairs(classes) do
-      local r = per[c]
-      local cond = "{ var(txn.synroute_class) -m str " .. c .. " } { var(txn.synroute_key) -m found }"
-      L("http-request track-sc0 var(txn.synroute_key) table " .. M.rate_table(c) .. " if " .. cond)
-      L("http-request return status 429 content-type application/json hdr Retry-After " .. r.secs ..
-        " string '" .. M.limit_body("Too many " .. c .. " requests, try again later", r.secs) .. "' if " .. cond ..
-        " { sc_http_req_rate(0) gt " .. r.count .. " }")
-    end
-  end
+  per_user_rules(dep, L)
   if opts.test_headers then
     L("# test mode only: tell the client which backend served it")
     L("http-response set-header X-Synroute-Backend %[var(txn.synroute_backend)]")
@@ -233,14 +230,6 @@ local function main_server(dep, backup)
   return "    server main " .. addr(dep.main) .. " check"
 end
 
--- Body of a Matrix 429.
-function M.limit_body(msg, secs)
-  return '{"errcode":"M_LIMIT_EXCEEDED","error":"' .. msg .. '","retry_after_ms":' .. math.floor(secs * 1000) .. '}'
-end
-function M.rate_table(class) return "synroute_rate_" .. class end
--- Retry-After (seconds) of a full pool queue; also in haproxy/errors/429-queue.http
-M.QUEUE_RETRY_AFTER = 5
-
 -- A stable server id from the name: consistent hashing places a server on the
 -- ring by its id, so ids must not shift when a server is added in the middle of
 -- the sorted list (that would move most keys).
@@ -254,7 +243,6 @@ local function name_id(name, used)
   used[id] = true
   return id
 end
-M.name_id = name_id
 
 local function peers_section(dep, out)
   if not dep.peers then return end
@@ -266,107 +254,117 @@ local function peers_section(dep, out)
   out[#out + 1] = ""
 end
 
-local function backends(dep, opts, out, used)
-  -- a backend the router may name but no pool provides: empty, so it answers 503
+-- Backends the router may name that no pool provides: empty, so they answer 503.
+local function empty_backends(dep, used)
   local extra = {}
   for _, b in ipairs(used or {}) do
-    if b ~= "main" and b ~= "blocked" and not dep.pools[b] and b:match("^[%w_]+$") then extra[#extra + 1] = b end
+    if b ~= "main" and not dep.pools[b] and b:match("^[%w_]+$") then extra[#extra + 1] = b end
   end
   table.sort(extra)
-  local limits = dep.limits and dep.limits.pools or {}
-  local function limit_lines(pool)
-    local l = limits[pool]
-    if not l then return end
-    out[#out + 1] = "    # limits." .. pool .. ": " .. l.maxconn .. " request(s) per server at once, at most " .. l.queue ..
-      " waiting; past that a Matrix 429"
-    out[#out + 1] = "    http-request return status 503 content-type application/json string " ..
-      "'{\"errcode\":\"M_UNKNOWN\",\"error\":\"No homeserver process is available for this request, try again later\"}' if { nbsrv eq 0 }"
-    out[#out + 1] = "    http-request return status 429 content-type application/json hdr Retry-After " .. M.QUEUE_RETRY_AFTER ..
-      " string '" .. M.limit_body("Too many requests of this kind, try again later", M.QUEUE_RETRY_AFTER) .. "' if { queue ge " .. l.queue .. " }"
-    if l.queue_timeout then out[#out + 1] = "    timeout queue " .. l.queue_timeout end
-    out[#out + 1] = "    # a request that waited the whole 'timeout queue' gets HAProxy's 503: answer it as a 429"
-    out[#out + 1] = "    errorfile 503 " .. q(opts.errors_dir .. "/429-queue.http")
+  return extra
+end
+
+-- limits.<pool>: a 503 without servers, a 429 past the queue.
+local function limit_lines(dep, opts, pool, out)
+  local l = dep.limits and dep.limits.pools and dep.limits.pools[pool]
+  if not l then return end
+  out[#out + 1] = "    # limits." .. pool .. ": " .. l.maxconn .. " request(s) per server at once, at most " .. l.queue ..
+    " waiting; past that a Matrix 429"
+  out[#out + 1] = "    http-request return status 503 content-type application/json string " ..
+    "'{\"errcode\":\"M_UNKNOWN\",\"error\":\"No homeserver process is available for this request, try again later\"}' if { nbsrv eq 0 }"
+  out[#out + 1] = "    http-request return status 429 content-type application/json hdr Retry-After " .. QUEUE_RETRY_AFTER ..
+    " string '" .. limit_body("Too many requests of this kind, try again later", QUEUE_RETRY_AFTER) .. "' if { queue ge " .. l.queue .. " }"
+  if l.queue_timeout then out[#out + 1] = "    timeout queue " .. l.queue_timeout end
+  out[#out + 1] = "    # a request that waited the whole 'timeout queue' gets HAProxy's 503: answer it as a 429"
+  out[#out + 1] = "    errorfile 503 " .. q(opts.errors_dir .. "/429-queue.http")
+end
+
+local function maxconn(dep, pool)
+  local l = dep.limits and dep.limits.pools and dep.limits.pools[pool]
+  return l and (" maxconn " .. l.maxconn) or ""
+end
+
+-- A server line. A worker in several pools is checked once (in the first
+-- backend in sorted order) and tracked in the others: checked[key] = pool.
+local function server_line(checked, pool, s, backup, extra)
+  local key = s.name .. " " .. addr(s)
+  local line = "    server " .. srvname(s.name) .. " " .. addr(s) .. (extra or "")
+  if checked[key] then
+    return line .. (backup and " backup" or "") .. " track " .. checked[key] .. "/" .. srvname(s.name)
   end
-  local function maxconn(pool) return limits[pool] and (" maxconn " .. limits[pool].maxconn) or "" end
-  out[#out + 1] = "backend main"
+  checked[key] = pool
+  return line .. " check" .. (backup and " backup" or "")
+end
+
+local function hash_lines(dep, pool, out)
+  out[#out + 1] = "    # sticky by the key the router derived (user, room or origin, hashed);"
+  out[#out + 1] = "    # requests without a key are balanced round robin. Ids come from the"
+  out[#out + 1] = "    # server names (a new server moves only its share of keys); weight 100"
+  out[#out + 1] = "    # gives each server enough points on the hash ring for an even spread."
+  out[#out + 1] = "    balance hash var(txn.synroute_key)"
+  out[#out + 1] = "    hash-type consistent"
+  out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. dep.stick.expire ..
+    (dep.peers and (" peers " .. dep.peers.name) or "")
+  out[#out + 1] = "    stick match var(txn.synroute_key)"
+  out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }"
+end
+
+local function pool_backend(dep, opts, pool, checked, out)
+  local p = dep.pools[pool]
+  local actives, backups = {}, {}
+  for _, s in ipairs(p.servers) do
+    if s.backup then backups[#backups + 1] = s else actives[#actives + 1] = s end
+  end
+  out[#out + 1] = "backend " .. pool
+  if #p.servers == 0 then
+    out[#out + 1] = "    # no usable server: requests get a Matrix JSON 503"
+  end
   check_lines(out)
-  limit_lines("main")
-  out[#out + 1] = main_server(dep, false) .. maxconn("main")
+  limit_lines(dep, opts, pool, out)
+  local hashed, ids = #actives > 1, {}
+  local function extra(s, backup)
+    local e = hashed and (" id " .. name_id(s.name, ids) .. (backup and "" or " weight 100")) or ""
+    return e .. maxconn(dep, pool)
+  end
+  if hashed then hash_lines(dep, pool, out) end
+  for _, s in ipairs(actives) do out[#out + 1] = server_line(checked, pool, s, false, extra(s, false)) end
+  for _, s in ipairs(backups) do out[#out + 1] = server_line(checked, pool, s, true, extra(s, true)) end
+  if main_backup_ok(dep, pool) then
+    local line = main_server(dep, true)
+    if hashed then line = line:gsub("^(    server main %S+)", "%1 id " .. name_id("main", ids)) end
+    out[#out + 1] = line
+  end
   out[#out + 1] = ""
-  -- a worker in several pools is checked once (first backend in sorted order)
-  -- and tracked in the others
-  local checked = {}
-  local function server_line(pool, s, backup, extra)
-    local key = s.name .. " " .. addr(s)
-    local line = "    server " .. srvname(s.name) .. " " .. addr(s) .. (extra or "")
-    if checked[key] then
-      line = line .. (backup and " backup" or "") .. " track " .. checked[key] .. "/" .. srvname(s.name)
-    else
-      checked[key] = pool
-      line = line .. " check" .. (backup and " backup" or "")
-    end
-    return line
-  end
-  for _, pool in ipairs(sorted_pools(dep)) do
-    local p = dep.pools[pool]
-    local actives, backups = {}, {}
-    for _, s in ipairs(p.servers) do
-      if s.backup then backups[#backups + 1] = s else actives[#actives + 1] = s end
-    end
-    out[#out + 1] = "backend " .. pool
-    if #p.servers == 0 then
-      out[#out + 1] = "    # no usable server: requests get a Matrix JSON 503"
-    end
-    check_lines(out)
-    limit_lines(pool)
-    local hashed = #actives > 1
-    local ids = {}
-    local function extra(s, backup)
-      local e = ""
-      if hashed then
-        e = " id " .. name_id(s.name, ids)
-        if not backup then e = e .. " weight 100" end
-      end
-      return e .. maxconn(pool)
-    end
-    if hashed then
-      out[#out + 1] = "    # sticky by the key the router derived (user, room or origin, hashed);"
-      out[#out + 1] = "    # requests without a key are balanced round robin. Ids come from the"
-      out[#out + 1] = "    # server names (a new server moves only its share of keys); weight 100"
-      out[#out + 1] = "    # gives each server enough points on the hash ring for an even spread."
-      out[#out + 1] = "    balance hash var(txn.synroute_key)"
-      out[#out + 1] = "    hash-type consistent"
-      out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. dep.stick.expire ..
-        (dep.peers and (" peers " .. dep.peers.name) or "")
-      out[#out + 1] = "    stick match var(txn.synroute_key)"
-      out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }"
-    end
-    for _, s in ipairs(actives) do out[#out + 1] = server_line(pool, s, false, extra(s, false)) end
-    for _, s in ipairs(backups) do out[#out + 1] = server_line(pool, s, true, extra(s, true)) end
-    if main_backup_ok(dep, pool) then
-      local line = main_server(dep, true)
-      if hashed then line = line:gsub("^(    server main %S+)", "%1 id " .. name_id("main", ids)) end
-      out[#out + 1] = line
-    end
-    out[#out + 1] = ""
-  end
-  for _, b in ipairs(extra) do
-    out[#out + 1] = "backend " .. b
-    out[#out + 1] = "    # named by the router but no worker serves it: Matrix JSON 503"
-    out[#out + 1] = ""
-  end
+end
+
+local function rate_backends(dep, out)
   local per = dep.limits and dep.limits.per_user or {}
-  local classes = {}
-  for c in pairs(per) do classes[#classes + 1] = c end
-  table.sort(classes)
-  for _, c in ipairs(classes) do
+  for _, c in ipairs(values.sorted_keys(per)) do
     out[#out + 1] = "# limits.per_user." .. c .. ": " .. per[c].count .. " request(s) per " .. per[c].period ..
       " per key (this node's count)"
-    out[#out + 1] = "backend " .. M.rate_table(c)
+    out[#out + 1] = "backend " .. rate_table(c)
     out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. per[c].period ..
       " store http_req_rate(" .. per[c].period .. ")"
     out[#out + 1] = ""
   end
+end
+
+local function backends(dep, opts, out, used)
+  out[#out + 1] = "backend main"
+  check_lines(out)
+  limit_lines(dep, opts, "main", out)
+  out[#out + 1] = main_server(dep, false) .. maxconn(dep, "main")
+  out[#out + 1] = ""
+  local checked = {}
+  for _, pool in ipairs(values.sorted_keys(dep.pools)) do
+    pool_backend(dep, opts, pool, checked, out)
+  end
+  for _, b in ipairs(empty_backends(dep, used)) do
+    out[#out + 1] = "backend " .. b
+    out[#out + 1] = "    # named by the router but no worker serves it: Matrix JSON 503"
+    out[#out + 1] = ""
+  end
+  rate_backends(dep, out)
 end
 
 -- opts: target = { haproxy = "3.0", lua = "5.4", source = ... } (synroute.target),
@@ -432,148 +430,164 @@ end
 local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers] " ..
   "[--synapse-version V] [--haproxy-version V] [--lua-version V] [--haproxy-bin PATH]"
 
--- Path of `p` relative to `root` if it is inside it.
-local function relative_to(root, p)
-  if p:sub(1, #root + 1) == root .. "/" then return p:sub(#root + 2) end
-  return nil
-end
-
 local VALUE_OPTS = {
   ["-o"] = "outfile", ["--output"] = "outfile", ["--synapse-version"] = "synapse_version",
   ["--root"] = "root", ["--haproxy-version"] = "haproxy_version", ["--lua-version"] = "lua_version",
   ["--haproxy-bin"] = "haproxy_bin",
 }
+local FLAGS = { ["--snippet"] = "snippet", ["--portable"] = "portable", ["--test-headers"] = "test_headers",
+                ["--probe"] = "probe" }
 
-function M.main(args)
-  local cfg, outfile
-  local opts = {}
-  local words = {}
-  local i = 1
+-- args -> cfg, opts | nil, exit code (the message is written)
+local function parse_args(args)
+  local cfg, opts, words, i = nil, {}, 0, 1
   while i <= #args do
     local a = args[i]
     if VALUE_OPTS[a] then
-      local v = args[i + 1]; i = i + 1
-      if not v then io.stderr:write(a, " needs a value\n", USAGE, "\n"); return 2 end
-      opts[VALUE_OPTS[a]] = v
-    elseif a == "--snippet" then opts.snippet = true
-    elseif a == "--portable" then opts.portable = true
-    elseif a == "--test-headers" then opts.test_headers = true
-    elseif a == "--probe" then opts.probe = true
-    elseif a == "-h" or a == "--help" then print(USAGE); return 0
-    elseif a:sub(1, 1) == "-" and a ~= "-" then io.stderr:write("unknown option ", a, "\n", USAGE, "\n"); return 2
-    else cfg = cfg or a; words[#words + 1] = a end
+      if not args[i + 1] then io.stderr:write(a, " needs a value\n", USAGE, "\n"); return nil, 2 end
+      opts[VALUE_OPTS[a]] = args[i + 1]
+      i = i + 1
+    elseif FLAGS[a] then opts[FLAGS[a]] = true
+    elseif a == "-h" or a == "--help" then print(USAGE); return nil, 0
+    elseif a:sub(1, 1) == "-" and a ~= "-" then io.stderr:write("unknown option ", a, "\n", USAGE, "\n"); return nil, 2
+    else cfg, words = cfg or a, words + 1 end
     i = i + 1
   end
-  outfile = opts.outfile
-  if not cfg or #words > 1 then io.stderr:write(USAGE, "\n"); return 2 end
-  if opts.portable and opts.root then io.stderr:write("give either --portable or --root, not both\n"); return 2 end
+  if not cfg or words > 1 then io.stderr:write(USAGE, "\n"); return nil, 2 end
+  if opts.portable and opts.root then io.stderr:write("give either --portable or --root, not both\n"); return nil, 2 end
+  return cfg, opts
+end
 
+-- The target HAProxy and its Lua (synroute.target) | nil (the message is written).
+local function resolve_target(dep, opts)
+  local env_bin = os.getenv("SYNROUTE_HAPROXY_BIN")
+  local tgt, terr = target_mod.resolve{
+    haproxy_version = opts.haproxy_version, lua_version = opts.lua_version,
+    bin = opts.haproxy_bin or (env_bin ~= "" and env_bin or nil), bin_explicit = opts.haproxy_bin ~= nil,
+    setting = dep.haproxy,
+  }
+  if not tgt then io.stderr:write("synroute haproxy: ", terr, "\n"); return nil end
+  if not target_mod.tested(tgt.haproxy) then
+    io.stderr:write("warning: HAProxy ", tgt.haproxy, " is not one of the versions synroute is tested with (",
+      table.concat(target_mod.TESTED, ", "), ")\n")
+  end
+  return tgt
+end
+
+-- --portable: paths relative to "${SYNROUTE_ROOT}". -> true | nil, exit code
+local function portable_paths(dep, opts, cmd)
+  if paths.mode ~= "repository" or not paths.root then
+    io.stderr:write("--portable: only for a synroute checkout (repository mode); this synroute is installed\n")
+    return nil, 2
+  end
+  local rel = dep.file:sub(1, #paths.root + 1) == paths.root .. "/" and dep.file:sub(#paths.root + 2)
+  if not rel then
+    io.stderr:write("--portable: ", dep.file, " is not inside ", paths.root, "\n")
+    return nil, 2
+  end
+  opts.config = "${SYNROUTE_ROOT}/" .. rel
+  opts.glue = "${SYNROUTE_ROOT}/lua/synroute/haproxy.lua"
+  opts.errors_dir = "${SYNROUTE_ROOT}/haproxy/errors"
+  cmd[#cmd + 1] = "--portable"
+  cmd[#cmd + 1] = rel
+  return true
+end
+
+-- Generating for this machine: what the config will load must be here.
+-- -> true | nil, exit code
+local function check_local_files(tgt, glue)
+  local need = paths.mode == "installed" and glue or paths.module_file(tgt.lua)
+  local f = io.open(need, "rb")
+  if f then f:close(); return true end
+  if paths.mode == "installed" then
+    io.stderr:write("synroute haproxy: ", need, " is missing: the target HAProxy ", tgt.haproxy,
+      " embeds Lua ", tgt.lua, "; install synroute for Lua ", tgt.lua, "\n")
+    return nil, 1
+  end
+  io.stderr:write("warning: ", need, " is missing: HAProxy ", tgt.haproxy, " embeds Lua ", tgt.lua,
+    "; build it (make build/", tgt.lua, "/synroute.so) before starting HAProxy\n")
+  return true
+end
+
+-- Installed or repository paths (or --root). -> true | nil, exit code
+local function local_paths(dep, opts, tgt, cmd)
+  if opts.root then
+    local r = paths.abspath(opts.root)
+    opts.glue, opts.errors_dir = r .. "/lua/synroute/haproxy.lua", r .. "/haproxy/errors"
+  else
+    local glue, gerr = paths.glue(tgt.lua)
+    if not glue then io.stderr:write("synroute haproxy: ", gerr, "\n"); return nil, 1 end
+    opts.glue, opts.errors_dir = glue, paths.errors_dir
+    if tgt.source:find(" -vv", 1, true) then
+      local ok, rc = check_local_files(tgt, glue)
+      if not ok then return nil, rc end
+    end
+  end
+  opts.config = dep.file
+  cmd[#cmd + 1] = dep.file
+  for _, o in ipairs{ { "--haproxy-version", "haproxy_version" }, { "--lua-version", "lua_version" },
+                      { "--haproxy-bin", "haproxy_bin" } } do
+    if opts[o[2]] then cmd[#cmd + 1] = o[1]; cmd[#cmd + 1] = opts[o[2]] end
+  end
+  return true
+end
+
+-- The command recorded in the header: with --portable the canonical one, so
+-- that regenerating anywhere gives the same bytes.
+local function recorded_cmd(opts, cmd)
+  if opts.snippet then cmd[#cmd + 1] = "--snippet" end
+  if opts.test_headers then cmd[#cmd + 1] = "--test-headers" end
+  if opts.portable then
+    -- synroute.yaml -> haproxy.cfg; any other name (node1.yaml) -> haproxy-node1.cfg
+    local stem = (cmd[3]:match("([^/]*)$") or ""):gsub("%.ya?ml$", "")
+    cmd[#cmd + 1] = "-o"
+    cmd[#cmd + 1] = (cmd[3]:match("^(.*)/[^/]*$") or ".") .. "/haproxy" .. (stem ~= "synroute" and ("-" .. stem) or "") ..
+      (opts.snippet and "-snippet" or "") .. ".cfg"
+  elseif opts.outfile then
+    cmd[#cmd + 1] = "-o"
+    cmd[#cmd + 1] = opts.outfile
+  end
+  return table.concat(cmd, " ")
+end
+
+local function write_output(text, outfile)
+  if not outfile or outfile == "-" then
+    io.write(text)
+    return 0
+  end
+  local f, err = io.open(outfile, "w")
+  if not f then io.stderr:write("cannot write ", outfile, ": ", tostring(err), "\n"); return 1 end
+  f:write(text)
+  f:close()
+  return 0
+end
+
+function M.main(args)
+  local cfg, opts = parse_args(args)
+  if not cfg then return opts end
   local dep, problems = config.load(cfg, { synapse_version = opts.synapse_version })
   if not dep then
     for _, p in ipairs(problems) do io.stderr:write(p, "\n") end
     io.stderr:write(#problems, " problem", #problems == 1 and "" or "s", " in ", cfg, "; no HAProxy config written\n")
     return 1
   end
-  local env_bin = os.getenv("SYNROUTE_HAPROXY_BIN")
-  if env_bin == "" then env_bin = nil end
-  local tgt, terr = target_mod.resolve{
-    haproxy_version = opts.haproxy_version, lua_version = opts.lua_version,
-    bin = opts.haproxy_bin or env_bin, bin_explicit = opts.haproxy_bin ~= nil,
-    setting = dep.haproxy,
-  }
-  if not tgt then io.stderr:write("synroute haproxy: ", terr, "\n"); return 1 end
-  opts.target = tgt
-  if not target_mod.tested(tgt.haproxy) then
-    io.stderr:write("warning: HAProxy ", tgt.haproxy, " is not one of the versions synroute is tested with (",
-      table.concat(target_mod.TESTED, ", "), ")\n")
-  end
-  local local_target = tgt.source:find(" -vv", 1, true) ~= nil
+  opts.target = resolve_target(dep, opts)
+  if not opts.target then return 1 end
   local cmd = { "synroute haproxy" }
-  if opts.portable then
-    if paths.mode ~= "repository" or not paths.root then
-      io.stderr:write("--portable: only for a synroute checkout (repository mode); this synroute is installed\n")
-      return 2
-    end
-    local rel = relative_to(paths.root, dep.file)
-    if not rel then
-      io.stderr:write("--portable: ", dep.file, " is not inside ", paths.root, "\n")
-      return 2
-    end
-    opts.config = "${SYNROUTE_ROOT}/" .. rel
-    opts.glue = "${SYNROUTE_ROOT}/lua/synroute/haproxy.lua"
-    opts.errors_dir = "${SYNROUTE_ROOT}/haproxy/errors"
-    cmd[#cmd + 1] = "--portable"
-    cmd[#cmd + 1] = rel
-  else
-    if opts.root then
-      local r = paths.abspath(opts.root)
-      opts.glue = r .. "/lua/synroute/haproxy.lua"
-      opts.errors_dir = r .. "/haproxy/errors"
-    else
-      local glue, gerr = paths.glue(tgt.lua)
-      if not glue then io.stderr:write("synroute haproxy: ", gerr, "\n"); return 1 end
-      opts.glue, opts.errors_dir = glue, paths.errors_dir
-      if local_target then
-        -- generating for this machine: what the config will load must be here
-        local need = paths.mode == "installed" and glue or paths.module_file(tgt.lua)
-        local f = io.open(need, "rb")
-        if f then f:close()
-        elseif paths.mode == "installed" then
-          io.stderr:write("synroute haproxy: ", need, " is missing: the target HAProxy ", tgt.haproxy,
-            " embeds Lua ", tgt.lua, "; install synroute for Lua ", tgt.lua, "\n")
-          return 1
-        else
-          io.stderr:write("warning: ", need, " is missing: HAProxy ", tgt.haproxy, " embeds Lua ", tgt.lua,
-            "; build it (make build/", tgt.lua, "/synroute.so) before starting HAProxy\n")
-        end
-      end
-    end
-    opts.config = dep.file
-    cmd[#cmd + 1] = dep.file
-    for _, o in ipairs{ { "--haproxy-version", "haproxy_version" }, { "--lua-version", "lua_version" },
-                        { "--haproxy-bin", "haproxy_bin" } } do
-      if opts[o[2]] then cmd[#cmd + 1] = o[1]; cmd[#cmd + 1] = opts[o[2]] end
-    end
-  end
-  if opts.snippet then cmd[#cmd + 1] = "--snippet" end
-  if opts.test_headers then cmd[#cmd + 1] = "--test-headers" end
-  if opts.portable then
-    -- recorded as the canonical command so that regenerating anywhere gives the same bytes
-    cmd[#cmd + 1] = "-o"
-    -- synroute.yaml -> haproxy.cfg; any other name (node1.yaml) -> haproxy-node1.cfg
-    local stem = (cmd[3]:match("([^/]*)$") or ""):gsub("%.ya?ml$", "")
-    cmd[#cmd + 1] = (cmd[3]:match("^(.*)/[^/]*$") or ".") .. "/haproxy" .. (stem ~= "synroute" and ("-" .. stem) or "") ..
-      (opts.snippet and "-snippet" or "") .. ".cfg"
-  elseif outfile then
-    cmd[#cmd + 1] = "-o"
-    cmd[#cmd + 1] = outfile
-  end
-  opts.cmd = table.concat(cmd, " ")
+  local ok, rc
+  if opts.portable then ok, rc = portable_paths(dep, opts, cmd)
+  else ok, rc = local_paths(dep, opts, opts.target, cmd) end
+  if not ok then return rc end
+  opts.cmd = recorded_cmd(opts, cmd)
   -- The router must build for this deployment too (same check HAProxy does at start).
-  local ok_api, api = pcall(require, "synroute.api")
-  if ok_api and type(api) == "table" and api.new then
-    local eng, err = api.new({ dep = dep })
-    if not eng then
-      io.stderr:write(tostring(err), "\n")
-      return 1
-    end
-    opts.backends = eng.backends
-  end
+  local eng, err = api.new({ dep = dep })
+  if not eng then io.stderr:write(tostring(err), "\n"); return 1 end
+  opts.backends = eng.backends
   for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
   if opts.probe then
-    local down = {}
-    require("synroute.check").probe(dep, down)
-    for _, p in ipairs(down) do io.stderr:write("warning: ", p, "\n") end
+    for _, p in ipairs(require("synroute.probe").health(dep)) do io.stderr:write("warning: ", p, "\n") end
   end
-  local text = M.generate(dep, opts)
-  if outfile and outfile ~= "-" then
-    local f, err = io.open(outfile, "w")
-    if not f then io.stderr:write("cannot write ", outfile, ": ", tostring(err), "\n"); return 1 end
-    f:write(text); f:close()
-  else
-    io.write(text)
-  end
-  return 0
+  return write_output(M.generate(dep, opts), opts.outfile)
 end
 
 return M

@@ -1,12 +1,11 @@
--- synroute.json - a small JSON encoder (stable key order) and decoder.
+-- synroute.json - a JSON encoder with a stable key order, for output that
+-- scripts read and tests compare (`synroute explain`). Decoding is
+-- lua-cjson's.
 --
 --   json.encode(value [, opts]) -> string
---     opts.order = { "class", "backend", ... }  object keys listed here come
---                  first, in this order; every other key follows, sorted.
---     opts.indent = "  "                         pretty-print (default: compact)
---   json.decode(str) -> value | nil, "offset N: message"
---   json.null                                    encodes as null; decode returns it for null
---   json.array(t)                                marks t as an array (so {} encodes as [])
+--     opts.order = { "class", "backend", ... }  keys of the top-level object
+--                  listed here come first, in this order; every other key
+--                  follows, sorted (so do the keys of nested objects).
 --
 -- Tables whose keys are exactly 1..n (n >= 1) encode as arrays, other tables as
 -- objects (keys must be strings or numbers). Strings are bytes: valid UTF-8 is
@@ -16,14 +15,6 @@
 -- programming error and raises.
 
 local M = {}
-
-local null = setmetatable({}, { __name = "json.null", __tostring = function() return "null" end })
-M.null = null
-
-local array_mt = { __name = "json.array" }
-function M.array(t)
-    return setmetatable(t or {}, array_mt)
-end
 
 local escapes = {
     ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
@@ -82,9 +73,6 @@ local function escape_bytes(s)
 end
 
 local function is_array(t)
-    if getmetatable(t) == array_mt then
-        return true
-    end
     local n = #t
     if n == 0 then
         return false
@@ -119,26 +107,13 @@ local function encode_table(t, opts, depth, seen, out)
         error("json.encode: cyclic table", 0)
     end
     seen[t] = true
-    local ind = opts.indent
-    local nl, pad, pad_in, colon = "", "", "", ":"
-    if ind then
-        nl = "\n"
-        pad = string.rep(ind, depth)
-        pad_in = string.rep(ind, depth + 1)
-        colon = ": "
-    end
     if is_array(t) then
-        if #t == 0 then
-            out[#out + 1] = "[]"
-        else
-            out[#out + 1] = "[" .. nl
-            for i = 1, #t do
-                if i > 1 then out[#out + 1] = "," .. nl end
-                out[#out + 1] = pad_in
-                encode_value(t[i], opts, depth + 1, seen, out)
-            end
-            out[#out + 1] = nl .. pad .. "]"
+        out[#out + 1] = "["
+        for i = 1, #t do
+            if i > 1 then out[#out + 1] = "," end
+            encode_value(t[i], opts, depth + 1, seen, out)
         end
+        out[#out + 1] = "]"
     else
         local keys, ks, done = {}, {}, {}
         local order = depth == 0 and opts.order or nil
@@ -161,26 +136,20 @@ local function encode_table(t, opts, depth, seen, out)
         for _, k in ipairs(rest) do
             keys[#keys + 1] = k
         end
-        if #keys == 0 then
-            out[#out + 1] = "{}"
-        else
-            out[#out + 1] = "{" .. nl
-            for i, k in ipairs(keys) do
-                if i > 1 then out[#out + 1] = "," .. nl end
-                out[#out + 1] = pad_in .. '"' .. escape_bytes(ks[k] or key_string(k)) .. '"' .. colon
-                encode_value(t[k], opts, depth + 1, seen, out)
-            end
-            out[#out + 1] = nl .. pad .. "}"
+        out[#out + 1] = "{"
+        for i, k in ipairs(keys) do
+            if i > 1 then out[#out + 1] = "," end
+            out[#out + 1] = '"' .. escape_bytes(ks[k] or key_string(k)) .. '":'
+            encode_value(t[k], opts, depth + 1, seen, out)
         end
+        out[#out + 1] = "}"
     end
     seen[t] = nil
 end
 
 encode_value = function(v, opts, depth, seen, out)
     local tv = type(v)
-    if v == nil or v == null then
-        out[#out + 1] = "null"
-    elseif tv == "boolean" then
+    if tv == "boolean" then
         out[#out + 1] = v and "true" or "false"
     elseif tv == "number" then
         if math.type(v) == "integer" then
@@ -196,8 +165,6 @@ encode_value = function(v, opts, depth, seen, out)
         out[#out + 1] = '"' .. escape_bytes(v) .. '"'
     elseif tv == "table" then
         encode_table(v, opts, depth, seen, out)
-    elseif tv == "userdata" and opts.null_userdata then
-        out[#out + 1] = "null"
     else
         error("json.encode: cannot encode a " .. tv, 0)
     end
@@ -208,157 +175,6 @@ function M.encode(value, opts)
     local out = {}
     encode_value(value, opts, 0, {}, out)
     return table.concat(out)
-end
-
---------------------------------------------------------------------------
--- decoder (strict RFC 8259; numbers without fraction/exponent -> integer)
-
-local function decode_error(pos, msg)
-    return error({ json_error = string.format("offset %d: %s", pos, msg) }, 0)
-end
-
-local function skip_ws(s, i)
-    local _, e = s:find("^[ \t\r\n]*", i)
-    return e + 1
-end
-
-local function utf8_char(cp)
-    if utf8 and utf8.char then
-        return utf8.char(cp)
-    end
-    error("no utf8 library")
-end
-
-local decode_at
-
-local function decode_string(s, i)
-    -- s:sub(i, i) == '"'
-    local out, n = {}, 0
-    local j = i + 1
-    while true do
-        local a, b = s:find('^[^"\\%c]+', j)
-        if a then
-            n = n + 1
-            out[n] = s:sub(a, b)
-            j = b + 1
-        end
-        local c = s:sub(j, j)
-        if c == '"' then
-            return table.concat(out), j + 1
-        elseif c == "\\" then
-            local e = s:sub(j + 1, j + 1)
-            local simple = ({ ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b",
-                              f = "\f", n = "\n", r = "\r", t = "\t" })[e]
-            if simple then
-                n = n + 1
-                out[n] = simple
-                j = j + 2
-            elseif e == "u" then
-                local hex = s:match("^%x%x%x%x", j + 2)
-                if not hex then decode_error(j, "bad \\u escape") end
-                local cp = tonumber(hex, 16)
-                j = j + 6
-                if cp >= 0xd800 and cp <= 0xdbff then
-                    local lo = s:match("^\\u(%x%x%x%x)", j)
-                    local lcp = lo and tonumber(lo, 16)
-                    if not lcp or lcp < 0xdc00 or lcp > 0xdfff then
-                        decode_error(j, "unpaired surrogate")
-                    end
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lcp - 0xdc00)
-                    j = j + 6
-                elseif cp >= 0xdc00 and cp <= 0xdfff then
-                    decode_error(j, "unpaired surrogate")
-                end
-                n = n + 1
-                out[n] = utf8_char(cp)
-            else
-                decode_error(j, "bad escape")
-            end
-        elseif c == "" then
-            decode_error(j, "unterminated string")
-        else
-            decode_error(j, "control character in string")
-        end
-    end
-end
-
-decode_at = function(s, i, depth)
-    if depth > 200 then decode_error(i, "nested too deeply") end
-    i = skip_ws(s, i)
-    local c = s:sub(i, i)
-    if c == "{" then
-        local obj = {}
-        i = skip_ws(s, i + 1)
-        if s:sub(i, i) == "}" then return obj, i + 1 end
-        while true do
-            if s:sub(i, i) ~= '"' then decode_error(i, "expected a string key") end
-            local k
-            k, i = decode_string(s, i)
-            i = skip_ws(s, i)
-            if s:sub(i, i) ~= ":" then decode_error(i, "expected ':'") end
-            local v
-            v, i = decode_at(s, i + 1, depth + 1)
-            obj[k] = v
-            i = skip_ws(s, i)
-            local d = s:sub(i, i)
-            if d == "}" then return obj, i + 1 end
-            if d ~= "," then decode_error(i, "expected ',' or '}'") end
-            i = skip_ws(s, i + 1)
-        end
-    elseif c == "[" then
-        local arr, n = M.array({}), 0
-        i = skip_ws(s, i + 1)
-        if s:sub(i, i) == "]" then return arr, i + 1 end
-        while true do
-            local v
-            v, i = decode_at(s, i, depth + 1)
-            n = n + 1
-            arr[n] = v
-            i = skip_ws(s, i)
-            local d = s:sub(i, i)
-            if d == "]" then return arr, i + 1 end
-            if d ~= "," then decode_error(i, "expected ',' or ']'") end
-            i = i + 1
-        end
-    elseif c == '"' then
-        return decode_string(s, i)
-    elseif s:find("^true", i) then
-        return true, i + 4
-    elseif s:find("^false", i) then
-        return false, i + 5
-    elseif s:find("^null", i) then
-        return null, i + 4
-    else
-        local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
-        if num and num:match("^-?0%d") then decode_error(i, "leading zero") end
-        if num and num:match("^-?%d+$") then
-            local v = math.tointeger(tonumber(num))
-            if v then return v, i + #num end
-        end
-        if num and (num:match("^-?%d+%.%d+$") or num:match("^-?%d+%.%d+[eE][-+]?%d+$")
-                    or num:match("^-?%d+[eE][-+]?%d+$") or num:match("^-?%d+$")) then
-            return tonumber(num) + 0.0, i + #num
-        end
-        decode_error(i, c == "" and "unexpected end" or "unexpected character")
-    end
-end
-
-function M.decode(s)
-    if type(s) ~= "string" then
-        error("json.decode: expected a string", 2)
-    end
-    local ok, v, i = pcall(decode_at, s, 1, 0)
-    if not ok then
-        if type(v) == "table" and v.json_error then
-            return nil, v.json_error
-        end
-        error(v, 0)
-    end
-    i = skip_ws(s, i)
-    if i <= #s then
-        return nil, string.format("offset %d: trailing data", i)
-    end
-    return v
 end
 
 return M

@@ -1,6 +1,6 @@
 -- synroute.mas - optional resolution of MAS (Matrix Authentication Service)
 -- access tokens to a user, so that a user whose `mat_` token rotates (every
--- 5 minutes by default) keeps one sync worker (issue 4).
+-- 5 minutes by default) keeps one sync worker.
 --
 -- A `mat_` token carries no user; without resolution the router keys such a
 -- request by a hash of the token (key kind token-hash), which changes on every
@@ -13,10 +13,6 @@
 -- a clock, the action takes a txn-like object (tests/lua/test_mas.lua).
 --
 --   local mas = require("synroute.mas")
---   mas.duration_ms("2s")              -> 2000 | nil, err   (HAProxy time units; bare number = ms)
---   mas.localpart("@alice:hs")         -> "alice" | nil
---   mas.token_from(auth, query)        -> the token the router keys on | nil
---                                         (same precedence as sr_token_find)
 --   mas.is_access_token(tok)           -> bool (a plausible `mat_` token)
 --   mas.cache(size)                    -> LRU cache with per-entry expiry
 --       c:get(key, now) -> value | nil ; c:set(key, value, expires) ; c:count()
@@ -30,6 +26,10 @@
 --   mas.whoami_target(dep.main)        -> { url=, dst=nil|"unix@path" } | nil, err
 --   mas.httpclient_fetch(core, target, timeout_ms) -> fetch function using core.httpclient
 --   mas.setup(core, eng) -> action function, description   (used by haproxy.lua)
+--
+-- Which token a request carries and the localpart of a user ID follow the
+-- router's own rules: synroute.token and synroute.localpart (the C module).
+-- The whoami answer is decoded by lua-cjson.
 --
 -- Failure of any kind (main down, 401, bad JSON, timeout, a bug) leaves
 -- txn.synroute_key as the converter set it (the token hash): the request is
@@ -46,6 +46,10 @@
 -- request). Two requests with a new token at the same moment may both ask
 -- main (no coalescing; max_inflight bounds the concurrent lookups).
 
+local cjson = require("cjson.safe")
+local synroute = require("synroute")
+local values = require("synroute.values")
+
 local M = {}
 
 M.DEFAULT_CACHE_SIZE = 10000
@@ -56,75 +60,15 @@ M.DEFAULT_MAX_INFLIGHT = 64    -- concurrent whoami requests; more fall back to 
 M.WHOAMI_PATH = "/_matrix/client/v3/account/whoami"
 local MAX_TOKEN = 255
 local MAX_BODY = 65536
-local MAX_LOCALPART = 255
 
 --------------------------------------------------------------------------
 -- small pure helpers
-
-local UNITS = { us = 0.001, ms = 1, s = 1000, m = 60000, h = 3600000, d = 86400000 }
-
--- "2s" / "500ms" / "1m" / 2000 (ms) -> integer milliseconds > 0
-function M.duration_ms(v)
-    if math.type(v) == "integer" then
-        if v > 0 then return v end
-        return nil, "duration must be positive"
-    end
-    if type(v) ~= "string" then
-        return nil, "duration must be a string like 2s or 500ms"
-    end
-    local num, unit = v:match("^(%d+)(%a*)$")
-    if not num or #num > 12 then
-        return nil, "bad duration '" .. v .. "'"
-    end
-    local f = UNITS[unit == "" and "ms" or unit]
-    if not f then
-        return nil, "bad duration unit in '" .. v .. "' (us, ms, s, m, h, d)"
-    end
-    local ms = math.floor(tonumber(num) * f)
-    if ms <= 0 then
-        return nil, "duration must be at least 1ms"
-    end
-    return ms
-end
-
--- "@alice:example.org" -> "alice". A localpart cannot contain ':'; we also
--- refuse what could never be a usable key (empty, too long, spaces,
--- control bytes, '@').
-function M.localpart(user_id)
-    if type(user_id) ~= "string" then return nil end
-    local lp = user_id:match("^@([^:]+):[^:]")
-    if not lp or #lp > MAX_LOCALPART or lp:find("[%c @]") then
-        return nil
-    end
-    return lp
-end
 
 -- A `mat_` access token we are willing to send in a header: bounded length,
 -- token68 characters only (MAS uses letters, digits and '_').
 function M.is_access_token(tok)
     return type(tok) == "string" and #tok > 4 and #tok <= MAX_TOKEN
         and tok:sub(1, 4) == "mat_" and tok:find("^mat_[%w%-%._~%+/]+=*$") ~= nil
-end
-
--- The token the router keys on (c_ext/sr_parse.c sr_token_find): the
--- Authorization value when it is exactly "Bearer " + one word, else the
--- form-decoded access_token query parameter. auth is the value HAProxy's
--- req.fhdr(authorization) gives (the last header, trimmed); query is the part
--- after the first '?'.
-local query_param
-function M.token_from(auth, query)
-    if type(auth) == "string" and #auth > 7 and auth:sub(1, 7) == "Bearer "
-            and not auth:find("[%c ]", 8) then
-        return auth:sub(8)
-    end
-    if type(query) == "string" and query ~= "" then
-        if not query_param then
-            query_param = require("synroute").query_param
-        end
-        local v = query_param(query, "access_token")
-        if v and v ~= "" then return v end
-    end
-    return nil
 end
 
 -- Remove every occurrence of secret from msg (for log lines built from
@@ -320,11 +264,11 @@ local function interpret(status, body)
     if type(body) ~= "string" or #body > MAX_BODY then
         return nil, "whoami: no usable body"
     end
-    local doc = require("synroute.json").decode(body)
+    local doc = cjson.decode(body)
     if type(doc) ~= "table" then
         return nil, "whoami: body is not a JSON object"
     end
-    local lp = M.localpart(doc.user_id)
+    local lp = type(doc.user_id) == "string" and synroute.localpart(doc.user_id)
     if not lp then
         return nil, "whoami: no usable user_id"
     end
@@ -396,7 +340,7 @@ function M.action(resolver, router, log)
         local ok, err = pcall(function()
             local auth = txn.f:req_fhdr("authorization")
             local query = txn.f:query()
-            token = M.token_from(auth, query)
+            token = synroute.token(auth, query)
             if not M.is_access_token(token) then
                 txn:set_var("txn.synroute_mas", "skipped")
                 return
@@ -460,10 +404,7 @@ function M.whoami_target(main)
     if type(h) ~= "string" or h == "" or not port then
         return nil, "main has no address (host and port, or path) to ask whoami"
     end
-    if h:find(":", 1, true) and h:sub(1, 1) ~= "[" then
-        h = "[" .. h .. "]"   -- IPv6 literal
-    end
-    return { url = string.format("http://%s:%d%s", h, port, M.WHOAMI_PATH) }
+    return { url = "http://" .. values.host_port(h, port) .. M.WHOAMI_PATH }
 end
 
 -- eng = synroute.api engine with eng.dep.mas.resolve true. Returns the action
@@ -475,17 +416,10 @@ function M.setup(core, eng)
     if not target then
         error("synroute: mas.resolve: " .. terr0, 0)
     end
-    local timeout_ms = M.DEFAULT_TIMEOUT_MS
-    if conf.timeout ~= nil then
-        local t, terr = M.duration_ms(conf.timeout)
-        if not t then error("synroute: mas.timeout: " .. terr, 0) end
-        timeout_ms = t
-    end
-    local ttl = M.DEFAULT_TTL
-    if conf.ttl ~= nil then
-        local t, terr = M.duration_ms(conf.ttl)
-        if not t then error("synroute: mas.ttl: " .. terr, 0) end
-        ttl = t / 1000
+    local secs = values.duration(conf.timeout or (M.DEFAULT_TIMEOUT_MS .. "ms"))
+    local timeout_ms = secs and math.floor(secs * 1000)
+    if not timeout_ms or timeout_ms < 1 then
+        error("synroute: mas.timeout: expected a duration like 2s", 0)
     end
     local router = eng.router
     local resolver = M.resolver{
@@ -496,7 +430,6 @@ function M.setup(core, eng)
         end,
         cache_key = function(token) return router:hkey("token-hash", token) end,
         cache_size = conf.cache_size,
-        ttl = ttl,
     }
     local function log(txn, msg)
         if not pcall(txn.Warning, txn, msg) then

@@ -21,49 +21,63 @@
 --   paths.glue(v)               the HAProxy glue for Lua v ("5.3", "5.4") | nil, why
 --   paths.module_file(v)        repository mode: <root>/build/<v>/synroute.so
 --   paths.lua_version()         "5.3" / "5.4": the Lua running this code
---   paths.abspath(p)            p made absolute against $PWD, normalised
+--   paths.normpath(p), paths.dirname(p), paths.join(base, p)   path arithmetic
+--   paths.abspath(p)            p made absolute against the working directory
 -- No function here raises; a layout problem is a `nil, message` return.
 
 local INSTALLED_DATADIR = "@SYNROUTE_DATADIR@"
 
 local M = {}
 
-local function cwd()
-    local p = os.getenv("PWD")
-    if p and p:sub(1, 1) == "/" then return p end
-    local f = io.popen("pwd 2>/dev/null")
-    if f then
-        p = f:read("l"); f:close()
-        if p and p ~= "" then return p end
-    end
-    return "."
-end
-
--- "/a/./b/../c" -> "/a/c"; relative paths are made absolute against $PWD.
-local function abspath(p)
-    if p:sub(1, 1) ~= "/" then p = cwd() .. "/" .. p end
+-- "/a/./b/../c" -> "/a/c", "a/../../b" -> "../b": lexical, the file
+-- system is not asked (a symlink followed by ".." is not resolved).
+function M.normpath(p)
+    local abs = p:sub(1, 1) == "/"
     local out = {}
     for seg in p:gmatch("[^/]+") do
-        if seg == ".." then
-            if #out > 0 then out[#out] = nil end
-        elseif seg ~= "." then
+        if seg == ".." and #out > 0 and out[#out] ~= ".." then
+            out[#out] = nil
+        elseif seg ~= "." and not (seg == ".." and abs) then   -- "/.." is "/"
             out[#out + 1] = seg
         end
     end
-    return "/" .. table.concat(out, "/")
+    local s = table.concat(out, "/")
+    if abs then return "/" .. s end
+    return s == "" and "." or s
 end
-M.abspath = abspath
 
--- This file's absolute path: from the chunk name ("@path", as lua, lua-load
--- and dofile give it), else from a search of package.path.
+function M.dirname(p)
+    local d = p:match("^(.*)/[^/]*$")
+    if d == nil then return "." end
+    if d == "" then return "/" end
+    return d
+end
+
+-- p relative to the directory base (p itself when absolute), normalised.
+function M.join(base, p)
+    if p:sub(1, 1) == "/" then return M.normpath(p) end
+    return M.normpath(base .. "/" .. p)
+end
+
+-- p made absolute against the working directory (getcwd(3), through the C
+-- module: this must not run before the glue has found the module).
+function M.abspath(p)
+    if p:sub(1, 1) == "/" then return M.normpath(p) end
+    local cwd = require("synroute").getcwd()
+    return cwd and M.join(cwd, p) or M.normpath(p)
+end
+
+-- This file's path, from the chunk name ("@path", as lua, lua-load and
+-- dofile give it), else from a search of package.path. Relative when it was
+-- loaded by a relative path (it stays valid: nothing changes the working
+-- directory).
 local function self_file()
     local src = debug.getinfo(1, "S").source
     if type(src) == "string" and src:sub(1, 1) == "@" then
-        return abspath(src:sub(2))
+        return M.normpath(src:sub(2))
     end
     local p = package.searchpath("synroute.paths", package.path)
-    if p then return abspath(p) end
-    return nil
+    return p and M.normpath(p) or nil
 end
 
 function M.lua_version()
@@ -71,7 +85,7 @@ function M.lua_version()
 end
 
 M.file = self_file()
-M.dir = M.file and M.file:match("^(.*)/[^/]*$") or nil   -- .../synroute
+M.dir = M.file and M.dirname(M.file)   -- .../synroute
 
 if INSTALLED_DATADIR:sub(1, 1) ~= "@" then
     M.mode = "installed"
@@ -80,8 +94,9 @@ if INSTALLED_DATADIR:sub(1, 1) ~= "@" then
     M.share_lua = M.dir and M.dir:match("^(.*)/%d+%.%d+/synroute$") or nil
 else
     M.mode = "repository"
-    M.root = M.dir and M.dir:match("^(.*)/lua/synroute$") or nil
-    if M.root == "" then M.root = "/" end
+    if M.dir and (M.dir == "lua/synroute" or M.dir:match("/lua/synroute$")) then
+        M.root = M.normpath(M.dir .. "/../..")
+    end
     M.datadir = M.root
 end
 

@@ -5,13 +5,14 @@
 --             routes.load (then routes.active(doc, dep.synapse_version) is applied)
 --     dep:    the deployment (docs/design.md "Deployment model") or nil
 --     spec:   the table synroute.router(spec) takes (docs/design.md "Router data")
---     backends: sorted list of every backend name the spec can produce
+--     backends: sorted list of the HAProxy backends the spec can name (a
+--               decision of class blocked names "blocked", which is no
+--               backend: the frontend answers it 404 before use_backend)
 --   policy.resolve(class, dep, generic_methods) -> generic_backend, other_backend, generic_methods
 --   policy.DEFAULT_SECRET
 --
 -- Plain Lua, no HAProxy and no C dependency. The rules, in one place:
---   * pools are HAProxy backends named after classes, plus "generic" and
---     "appservice"; "main" always exists.
+--   * every pool is an HAProxy backend of the same name; "main" always exists.
 --   * a class with a pool of its own goes to that pool (for every method);
 --   * otherwise the fallback chain of docs/design.md decides;
 --   * writer classes without a pool: methods in the entry's `generic` list go
@@ -26,6 +27,8 @@
 --     target is a pool of generic workers (not main, a writer, media, sso,
 --     admin or blocked).
 
+local classes = require("synroute.classes")
+
 local M = {}
 
 -- Used when there is no deployment at all (dep == nil). The same constant as
@@ -35,11 +38,7 @@ local M = {}
 -- worker, never for the secrecy of tokens (a token-hash key is still one-way).
 M.DEFAULT_SECRET = "synroute-default-hash-secret-change-me"
 
-local WRITERS = {
-    typing = true, to_device = true, account_data = true, receipts = true,
-    presence = true, push_rules = true, device_lists = true, thread_subscriptions = true,
-}
-M.WRITERS = WRITERS
+local WRITERS = classes.WRITERS
 
 local CHAINS = {
     initial_sync = { "sync", "generic" },
@@ -55,16 +54,10 @@ local CHAINS = {
     sso = {},
     admin = {},
 }
-M.CHAINS = CHAINS
 local WRITER_GENERIC_CHAIN = { "client", "generic" }
 
 -- backends that are not a pool of generic workers
 local NOT_GENERIC = { main = true, blocked = true, media = true, sso = true, admin = true }
-
-local DEFAULT_KEY = {
-    sync = "user", initial_sync = "user", federation_send = "origin",
-    event_send = "room", messages = "room",
-}
 
 local function has_pool(dep, name)
     return dep ~= nil and type(dep.pools) == "table" and dep.pools[name] ~= nil
@@ -132,7 +125,7 @@ local function is_generic_pool(be)
 end
 
 local function make_target(class, entry, dep)
-    local key = entry.key or DEFAULT_KEY[class] or "none"
+    local key = entry.key or classes.DEFAULT_KEY[class] or "none"
     local generic_backend, other_backend, generic_methods
     local reason = entry.reason
     if reason and class ~= "blocked" then
@@ -176,8 +169,9 @@ function M.build(routes, dep)
             targets[#targets + 1] = t
             idx = #targets
             by_sig[sig] = idx
-            used[t.generic_backend] = true
-            used[t.other_backend] = true
+            for _, be in ipairs({ t.generic_backend, t.other_backend }) do
+                if be ~= "blocked" then used[be] = true end
+            end
         end
         return idx
     end

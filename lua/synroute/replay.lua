@@ -26,7 +26,9 @@
 -- Exit codes: 0 ok, 1 data error (unreadable log, no request in it, bad
 -- config), 2 usage error.
 
+local synroute = require("synroute")
 local api = require("synroute.api")
+local values = require("synroute.values")
 
 local M = {}
 
@@ -171,10 +173,8 @@ local function norm_addr(a)
     local h, p = a:match("^%[([%x:.]+)%]:(%d+)$")
     if not h then h, p = a:match("^([%w.-]+):(%d+)$") end
     if not h then return nil end
-    if h == "localhost" then h = "127.0.0.1" end
-    return h .. ":" .. p
+    return values.endpoint(h, p)
 end
-M.norm_addr = norm_addr
 
 -- The upstream of an nginx line: what follows the user agent. Returns the
 -- last address of the first address list (the one that answered), "-"
@@ -321,84 +321,11 @@ function M.parse_line(line, format)
 end
 
 ---------------------------------------------------------------------------
--- Addresses and networks (admin_networks).
-
-local function ip4_bytes(s)
-    local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-    if not a then return nil end
-    local t = { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
-    for _, v in ipairs(t) do if v > 255 then return nil end end
-    return t
-end
-
-local function ip6_bytes(s)
-    if not s:find(":", 1, true) then return nil end
-    local v4tail = s:match(":(%d+%.%d+%.%d+%.%d+)$")
-    local tail4
-    if v4tail then
-        tail4 = ip4_bytes(v4tail)
-        if not tail4 then return nil end
-        s = s:sub(1, #s - #v4tail) .. "0:0"
-    end
-    local head, tail = s:match("^(.-)::(.*)$")
-    local function groups(x)
-        local g = {}
-        if x == "" then return g end
-        for h in (x .. ":"):gmatch("([^:]*):") do
-            if not h:match("^%x%x?%x?%x?$") then return nil end
-            g[#g + 1] = tonumber(h, 16)
-        end
-        return g
-    end
-    local g
-    if head then
-        local hg, tg = groups(head), groups(tail)
-        if not hg or not tg or #hg + #tg > 7 then return nil end
-        g = hg
-        for _ = 1, 8 - #hg - #tg do g[#g + 1] = 0 end
-        for _, v in ipairs(tg) do g[#g + 1] = v end
-    else
-        g = groups(s)
-        if not g or #g ~= 8 then return nil end
-    end
-    local t = {}
-    for _, v in ipairs(g) do t[#t + 1] = v >> 8; t[#t + 1] = v & 255 end
-    if tail4 then for i = 1, 4 do t[12 + i] = tail4[i] end end
-    return t
-end
-
-local function ip_bytes(s)
-    return ip4_bytes(s) or ip6_bytes(s)
-end
-
-local function in_network(ip, cidr)
-    local net, bits = cidr:match("^(.-)/(%d+)$")
-    net = net or cidr
-    local a, n = ip_bytes(ip), ip_bytes(net)
-    if not a or not n then return false end
-    -- an IPv4 client seen as ::ffff:a.b.c.d
-    if #a == 16 and #n == 4 then
-        for i = 1, 10 do if a[i] ~= 0 then return false end end
-        if a[11] ~= 255 or a[12] ~= 255 then return false end
-        a = { a[13], a[14], a[15], a[16] }
-    end
-    if #a ~= #n then return false end
-    bits = tonumber(bits) or #n * 8
-    for i = 1, #n do
-        local take = math.min(8, math.max(0, bits - (i - 1) * 8))
-        if take == 0 then return true end
-        local mask = (0xff << (8 - take)) & 0xff
-        if (a[i] & mask) ~= (n[i] & mask) then return false end
-    end
-    return true
-end
-M.in_network = in_network
-
----------------------------------------------------------------------------
 -- Recorded upstream -> Synapse processes.
 
-local function glob_pattern(g)
-    return "^" .. g:gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", ".*") .. "$"
+-- --map FROM: '*' matches any text, every other character itself.
+local function from_pattern(g)
+    return (g:gsub("[%[%]%?\\]", "\\%0"))
 end
 
 local function canon_name(n)
@@ -416,9 +343,8 @@ end
 local function resolver(dep, maps)
     local by_addr, by_name, hosts, by_port = {}, {}, {}, {}
     for _, p in ipairs(dep.processes or {}) do
-        local key = p.path and ("unix:" .. p.path) or norm_addr((p.host:find(":", 1, true) and
-            "[" .. p.host .. "]" or p.host) .. ":" .. tostring(p.port))
-        if key then by_addr[key] = by_addr[key] or p.name end
+        local key = values.endpoint(p.host, p.port, p.path)
+        by_addr[key] = by_addr[key] or p.name
         if p.port then
             hosts[key:match("^(.*):%d+$")] = true
             local ps = by_port[p.port] or {}
@@ -434,7 +360,7 @@ local function resolver(dep, maps)
         if not up then return nil end
         local srv = not rec.upstream_addr and up:match("/([^/]*)$") or nil
         for _, m in ipairs(maps) do
-            if up:match(m.from) or (srv and srv:match(m.from)) then
+            if synroute.name_match(m.from, up) or (srv and synroute.name_match(m.from, srv)) then
                 local set = {}
                 for _, p in ipairs(m.to) do set[p] = true end
                 return set, "map"
@@ -465,12 +391,12 @@ local function build_maps(dep, specs)
         from = norm_addr(from) or from   -- localhost:8008 = 127.0.0.1:8008
         local list = {}
         for _, name in ipairs(all) do
-            if name:match(glob_pattern(to)) then list[#list + 1] = name end
+            if synroute.name_match(to, name) then list[#list + 1] = name end
         end
         if #list == 0 then
             return nil, "--map " .. spec .. ": no Synapse process of the deployment is named " .. to
         end
-        out[#out + 1] = { from = glob_pattern(from), to = list }
+        out[#out + 1] = { from = from_pattern(from), to = list }
     end
     return out
 end
@@ -494,12 +420,7 @@ local function pool_members(dep, pool)
     return m
 end
 
-local function sorted_names(set)
-    local t = {}
-    for k in pairs(set) do t[#t + 1] = k end
-    table.sort(t)
-    return t
-end
+local sorted_names = values.sorted_keys
 
 local function subset(a, b)
     for k in pairs(a) do if not b[k] then return false end end
@@ -565,7 +486,7 @@ end
 
 function Replay:admin_ok(src)
     for _, n in ipairs(self.dep.admin_networks or {}) do
-        if in_network(src or "", n) then return true end
+        if values.in_network(src or "", n) then return true end
     end
     return false
 end
@@ -664,15 +585,14 @@ local function plural(n, one, many)
     return n .. " " .. (n == 1 and one or many)
 end
 
-function Replay:render(out, opts)
-    local function w(s) out(M.scrub(s or "")) end
-    local eng, dep = self.eng, self.dep
-    w("synroute replay: " .. opts.log_name .. " against " .. tostring(dep.file) .. " (Synapse " .. eng.version ..
-        (opts.version_note and (", " .. opts.version_note) or "") .. ")")
+-- The header: what was replayed, and what a log cannot tell.
+function Replay:render_header(w, opts)
     local fmts = sorted_names(self.formats)
     for i, f in ipairs(fmts) do fmts[i] = f .. " " .. self.formats[f] end
     local nbad = 0
     for _, l in pairs(self.bad) do nbad = nbad + l.n end
+    w("synroute replay: " .. opts.log_name .. " against " .. tostring(self.dep.file) .. " (Synapse " ..
+        self.eng.version .. (opts.version_note and (", " .. opts.version_note) or "") .. ")")
     w(plural(self.total, "request", "requests") .. (#fmts > 0 and (" (" .. table.concat(fmts, ", ") .. ")") or "") ..
         "; " .. plural(nbad, "line", "lines") .. " not replayed")
     w("note: access logs carry no Authorization header. Replayed: each request's class and pool.")
@@ -686,88 +606,110 @@ function Replay:render(out, opts)
     for _, why in ipairs(sorted_names(self.bad)) do
         w("not replayed (" .. why .. "): line " .. line_list(self.bad[why]))
     end
+end
 
-    if opts.all then
-        w("")
-        w("requests:")
-        for _, it in ipairs(self.decisions) do
-            w(string.format("  line %-6d %-26s %-24s %s%s%s", it.line, it.class, it.pool,
-                request_text(it),
-                it.from and ("  from " .. it.from) or "",
-                it.moved and "  MOVES" or ""))
-        end
+function Replay:render_requests(w)
+    w("")
+    w("requests:")
+    for _, it in ipairs(self.decisions) do
+        w(string.format("  line %-6d %-26s %-24s %s%s%s", it.line, it.class, it.pool, request_text(it),
+            it.from and ("  from " .. it.from) or "", it.moved and "  MOVES" or ""))
     end
+end
 
+-- by count, then name
+local function by_count(a_count, b_count, ...)
+    if a_count ~= b_count then return a_count > b_count end
+    local n = select("#", ...)
+    for i = 1, n, 2 do
+        local x, y = select(i, ...)
+        if x ~= y then return x < y end
+    end
+    return false
+end
+
+function Replay:render_classes(w)
     w("")
     w(string.format("%-22s %8s %7s  %s", "class", "requests", "share", "pool"))
     local rows = {}
     for _, c in pairs(self.classes) do rows[#rows + 1] = c end
-    table.sort(rows, function(a, b)
-        if a.count ~= b.count then return a.count > b.count end
-        if a.class ~= b.class then return a.class < b.class end
-        return a.pool < b.pool
-    end)
+    table.sort(rows, function(a, b) return by_count(a.count, b.count, a.class, b.class, a.pool, b.pool) end)
     for _, c in ipairs(rows) do
         w(string.format("%-22s %8d %7s  %s", c.class, c.count, pct(c.count, self.total), c.pool))
     end
     w(string.format("%-22s %8d %7s", "total", self.total, pct(self.total, self.total)))
+end
 
+-- "a = x, b = y" of a map, sorted by key
+local function pairs_text(t, fmt)
+    local parts = {}
+    for _, k in ipairs(sorted_names(t)) do parts[#parts + 1] = string.format(fmt, k, t[k]) end
+    return table.concat(parts, ", ")
+end
+
+function Replay:render_upstreams(w)
     w("")
-    local with_up = self.compared
-    w(string.format("moved: %d of %d requests with a known upstream would reach another process", self.moved.n, with_up))
+    w(string.format("moved: %d of %d requests with a known upstream would reach another process",
+        self.moved.n, self.compared))
     if self.no_upstream > 0 then
         w("  " .. plural(self.no_upstream, "request has", "requests have") ..
             " no upstream in the log (nginx: log $upstream_addr; HAProxy: httplog has backend/server)")
     end
     if self.answered_by_proxy > 0 then
-        w("  " .. plural(self.answered_by_proxy, "request was", "requests were") .. " answered by the proxy itself (no upstream)")
+        w("  " .. plural(self.answered_by_proxy, "request was", "requests were") ..
+            " answered by the proxy itself (no upstream)")
     end
-    local bp = sorted_names(self.by_port)
-    if #bp > 0 then
-        local parts = {}
-        for _, a in ipairs(bp) do parts[#parts + 1] = a .. " = " .. self.by_port[a] end
-        w("  matched by port only (no listener has that host; --map to override): " .. table.concat(parts, ", "))
+    if next(self.by_port) then
+        w("  matched by port only (no listener has that host; --map to override): " ..
+            pairs_text(self.by_port, "%s = %s"))
     end
-    local um = sorted_names(self.unmapped)
-    if #um > 0 then
-        local parts = {}
-        for _, u in ipairs(um) do parts[#parts + 1] = u .. " (" .. self.unmapped[u] .. ")" end
-        w("  upstreams that are no Synapse process of the deployment (--map FROM=PROCESS): " .. table.concat(parts, ", "))
+    if next(self.unmapped) then
+        w("  upstreams that are no Synapse process of the deployment (--map FROM=PROCESS): " ..
+            pairs_text(self.unmapped, "%s (%d)"))
     end
-    if self.moved.n > 0 then
-        local mv = {}
-        for _, m in pairs(self.moves) do mv[#mv + 1] = m end
-        table.sort(mv, function(a, b)
-            if a.count ~= b.count then return a.count > b.count end
-            if a.from ~= b.from then return a.from < b.from end
-            return a.to < b.to
-        end)
-        w("")
-        w(string.format("  %-28s    %-30s %8s", "from process", "to pool", "requests"))
-        for _, m in ipairs(mv) do
-            w(string.format("  %-28s -> %-30s %8d", m.from, m.to, m.count))
-        end
-        w("")
-        w("requests that move:")
-        for _, it in ipairs(self.moved) do
-            w(string.format("  line %-6d %s -> %s  %s  (class %s)", it.line, it.from, it.pool, request_text(it), it.class))
-        end
-        if self.moved.n > self.moved.cap then
-            w("  ... " .. (self.moved.n - self.moved.cap) .. " more (--all lists every request)")
-        end
+end
+
+function Replay:render_moves(w)
+    local mv = {}
+    for _, m in pairs(self.moves) do mv[#mv + 1] = m end
+    table.sort(mv, function(a, b) return by_count(a.count, b.count, a.from, b.from, a.to, b.to) end)
+    w("")
+    w(string.format("  %-28s    %-30s %8s", "from process", "to pool", "requests"))
+    for _, m in ipairs(mv) do
+        w(string.format("  %-28s -> %-30s %8d", m.from, m.to, m.count))
     end
-    if self.logged > 0 then
-        w("")
-        w(string.format("synroute's own log: %d of %d requests get the class and backend it logged",
-            self.logged - self.logged_differ.n, self.logged))
-        for _, it in ipairs(self.logged_differ) do
-            w(string.format("  line %-6d logged %s, replay %s/%s  %s", it.line, it.logged, it.class, it.pool,
-                request_text(it)))
-        end
-        if self.logged_differ.n > self.logged_differ.cap then
-            w("  ... " .. (self.logged_differ.n - self.logged_differ.cap) .. " more (--all lists every request)")
-        end
+    w("")
+    w("requests that move:")
+    for _, it in ipairs(self.moved) do
+        w(string.format("  line %-6d %s -> %s  %s  (class %s)", it.line, it.from, it.pool, request_text(it), it.class))
     end
+    if self.moved.n > self.moved.cap then
+        w("  ... " .. (self.moved.n - self.moved.cap) .. " more (--all lists every request)")
+    end
+end
+
+function Replay:render_logged(w)
+    w("")
+    w(string.format("synroute's own log: %d of %d requests get the class and backend it logged",
+        self.logged - self.logged_differ.n, self.logged))
+    for _, it in ipairs(self.logged_differ) do
+        w(string.format("  line %-6d logged %s, replay %s/%s  %s", it.line, it.logged, it.class, it.pool,
+            request_text(it)))
+    end
+    if self.logged_differ.n > self.logged_differ.cap then
+        w("  ... " .. (self.logged_differ.n - self.logged_differ.cap) .. " more (--all lists every request)")
+    end
+end
+
+-- The report, line by line through out(line); every line is scrubbed.
+function Replay:render(out, opts)
+    local function w(s) out(M.scrub(s or "")) end
+    self:render_header(w, opts)
+    if opts.all then self:render_requests(w) end
+    self:render_classes(w)
+    self:render_upstreams(w)
+    if self.moved.n > 0 then self:render_moves(w) end
+    if self.logged > 0 then self:render_logged(w) end
 end
 
 ---------------------------------------------------------------------------

@@ -5,13 +5,13 @@
 --   routes.active(doc, version)  -> entries | nil, err
 --   routes.parse_version(s)      -> { 1, 157 } | nil
 --   routes.compare_versions(a, b) -> -1 | 0 | 1   (a, b: version strings)
---   routes.CLASSES, routes.WRITERS, routes.METHODS, routes.KEYS, routes.DEFAULT_KEY
+--   routes.METHOD_LIST, routes.METHODS, routes.KEYS, routes.REFINES   (classes: synroute.classes)
 --
 -- doc = { file=, version=1, synapse_versions={...}, latest="1.157",
 --         routes = { entry, ... }, warnings = { "file:line: ..." } }
 -- entry = { id=, class=, pattern=, refine="since"|"pos"|nil, alt_class=,
 --           key="user"|"room"|"origin"|"path_user"|"none"|nil,  (nil: the class default,
---                                                      M.DEFAULT_KEY, for class and alt_class)
+--                                     classes.DEFAULT_KEY, for class and alt_class)
 --           methods={"GET",...}|nil, generic="all"|"none"|{"GET",...},
 --           since="1.60", ["until"]="1.120"|nil, source=, line=N }
 --
@@ -21,35 +21,16 @@
 --               reason = "served by workers since <since>" (policy sends it to main).
 
 local synroute = require("synroute")
+local classes = require("synroute.classes")
 
 local M = {}
 
-local function set(list)
-    local s = {}
-    for _, v in ipairs(list) do s[v] = true end
-    return s
-end
+local set = classes.set
 
-M.CLASS_LIST = {
-    "sync", "initial_sync", "federation", "federation_send", "client", "encryption",
-    "login", "event_send", "messages", "user_directory", "sso", "media", "typing",
-    "to_device", "account_data", "receipts", "presence", "push_rules", "device_lists",
-    "thread_subscriptions", "admin", "blocked", "main",
-}
-M.CLASSES = set(M.CLASS_LIST)
-M.WRITER_LIST = {
-    "typing", "to_device", "account_data", "receipts", "presence", "push_rules",
-    "device_lists", "thread_subscriptions",
-}
-M.WRITERS = set(M.WRITER_LIST)
 M.METHOD_LIST = { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH" }
 M.METHODS = set(M.METHOD_LIST)
 M.KEYS = set({ "user", "room", "origin", "path_user", "none" })
 M.REFINES = set({ "since", "pos" })
-M.DEFAULT_KEY = {
-    sync = "user", initial_sync = "user", federation_send = "origin",
-    event_send = "room", messages = "room",
-}
 
 local ENTRY_KEYS = set({
     "id", "class", "pattern", "refine", "alt_class", "key", "methods", "generic",
@@ -267,7 +248,7 @@ local function validate(doc, pos, file)
             local cls = e.class
             if cls == nil then
                 err(eline, "%s: missing class", ename)
-            elseif type(cls) ~= "string" or not M.CLASSES[cls] then
+            elseif type(cls) ~= "string" or not classes.IS[cls] then
                 err(line_of(e, "class") or eline, "%s: unknown class %s", ename, describe(cls))
                 cls = nil
             end
@@ -300,7 +281,7 @@ local function validate(doc, pos, file)
                 entry.refine = refine
             end
             if alt ~= nil then
-                if type(alt) ~= "string" or not M.CLASSES[alt] then
+                if type(alt) ~= "string" or not classes.IS[alt] then
                     err(line_of(e, "alt_class") or eline, "%s: unknown alt_class %s", ename, describe(alt))
                 elseif refine == nil then
                     err(line_of(e, "alt_class") or eline, "%s: alt_class without refine", ename)
@@ -326,7 +307,7 @@ local function validate(doc, pos, file)
             if e.generic ~= nil then
                 entry.generic = method_list(e, ename, "generic", eline, true)
             elseif cls then
-                entry.generic = M.WRITERS[cls] and "none" or "all"
+                entry.generic = classes.WRITERS[cls] and "none" or "all"
             end
             -- since / until
             local since = version_field(e, ename, "since", eline)

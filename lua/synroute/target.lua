@@ -16,6 +16,8 @@
 -- (`source` says where they came from, for the generated header.)
 -- Errors are return values; nothing here raises.
 
+local exec = require("synroute.exec")
+
 local M = {}
 
 -- The oldest HAProxy synroute supports, and the branches it is tested on.
@@ -81,29 +83,13 @@ function M.parse_vv(text)
     return { haproxy = hv, lua = lv, full = full, lua_full = lfull }
 end
 
-local function shell_quote(s)
-    return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
 -- Run `<bin> -vv`. `bin` without a slash is looked up in PATH.
 function M.detect(bin)
-    bin = bin or "haproxy"
-    local path = bin
-    if not bin:find("/", 1, true) then
-        local p = io.popen("command -v " .. shell_quote(bin) .. " 2>/dev/null")
-        path = p and p:read("l") or nil
-        if p then p:close() end
-        if not path or path == "" then return nil, "no `" .. bin .. "` in PATH" end
-    else
-        local f = io.open(bin, "rb")
-        if not f then return nil, bin .. " does not exist" end
-        f:close()
-    end
-    local p = io.popen(shell_quote(path) .. " -vv 2>&1")
-    if not p then return nil, "cannot run " .. path end
-    local out = p:read("a")
-    p:close()
-    local t, err = M.parse_vv(out)
+    local path, why = exec.find(bin or "haproxy")
+    if not path then return nil, why end
+    local out, rc, errs = exec.run({ path, "-vv" })
+    if rc == 127 then return nil, "cannot run " .. path end
+    local t, err = M.parse_vv(out .. errs)
     if not t then return nil, path .. " -vv: " .. err end
     t.bin = path
     return t

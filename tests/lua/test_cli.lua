@@ -12,6 +12,7 @@ end
 
 local api = require("synroute.api")
 local json = require("synroute.json")
+local cjson = require("cjson.safe")
 
 local kit = dofile(here .. "/testkit.lua")(prefix)
 local check, eq = kit.check, kit.eq
@@ -92,7 +93,7 @@ for _, dep in ipairs(DEPLOYMENTS) do
         local out, errout, code = run(explain_args(c, dep.cli))
         local want = eng:explain{ method = c[1], target = c[2], headers = c[3], src = c[4] }
         local want_text = json.encode(want, { order = api.EXPLAIN_ORDER }) .. "\n"
-        local got = json.decode(out)
+        local got = cjson.decode(out)
         local problems = {}
         if code ~= 0 then problems[#problems + 1] = "exit " .. tostring(code) .. ": " .. errout end
         if out ~= want_text then problems[#problems + 1] = "output " .. out .. " want " .. want_text end

@@ -23,26 +23,6 @@ local SYT_ALICE = "syt_YWxpY2U_rXzmDkPBrbqQOXmJJMdg_0lW9Pa"
 local WHOAMI_ALICE = '{"user_id":"@alice:hs.example","device_id":"DEV1","is_guest":false}'
 
 ---------------------------------------------------------------- helpers
-eq("duration/s", mas.duration_ms("2s"), 2000)
-eq("duration/ms", mas.duration_ms("500ms"), 500)
-eq("duration/bare-is-ms", mas.duration_ms("750"), 750)
-eq("duration/m", mas.duration_ms("1m"), 60000)
-eq("duration/integer", mas.duration_ms(1500), 1500)
-eq("duration/bad-unit", (mas.duration_ms("2x")), nil)
-eq("duration/zero", (mas.duration_ms("0s")), nil)
-eq("duration/negative", (mas.duration_ms(-1)), nil)
-eq("duration/us-too-small", (mas.duration_ms("10us")), nil)
-
-eq("localpart/plain", mas.localpart("@alice:hs.example"), "alice")
-eq("localpart/port", mas.localpart("@bob.x=y:hs.example:8448"), "bob.x=y")
-eq("localpart/no-at", mas.localpart("alice:hs.example"), nil)
-eq("localpart/no-server", mas.localpart("@alice"), nil)
-eq("localpart/empty", mas.localpart("@:hs.example"), nil)
-eq("localpart/space", mas.localpart("@a b:hs.example"), nil)
-eq("localpart/control", mas.localpart("@a\nb:hs.example"), nil)
-eq("localpart/not-string", mas.localpart(42), nil)
-eq("localpart/too-long", mas.localpart("@" .. string.rep("a", 256) .. ":hs"), nil)
-
 check("token/mat", mas.is_access_token(MAT1))
 check("token/not-syt", not mas.is_access_token(SYT_ALICE))
 check("token/no-crlf", not mas.is_access_token("mat_abc\r\nX-Evil: 1"))
@@ -50,16 +30,6 @@ check("token/no-space", not mas.is_access_token("mat_abc def"))
 check("token/not-bare-prefix", not mas.is_access_token("mat_"))
 check("token/bounded", not mas.is_access_token("mat_" .. string.rep("a", 300)))
 check("token/not-refresh", not mas.is_access_token("mar_gaKjIg8xNbe3nNyjOq9wMxEhh2FDEE_3kV79T"))
-
--- same precedence as the router (sr_token_find)
-eq("token_from/header", mas.token_from("Bearer " .. MAT1, nil), MAT1)
-eq("token_from/header-wins", mas.token_from("Bearer " .. SYT_ALICE, "access_token=" .. MAT1), SYT_ALICE)
-eq("token_from/query", mas.token_from(nil, "since=1&access_token=" .. MAT1), MAT1)
-eq("token_from/query-form-decoded", mas.token_from(nil, "access_token=mat%5Fabc%2Bd"), "mat_abc+d")
-eq("token_from/bad-header-falls-to-query", mas.token_from("Bearer a b", "access_token=" .. MAT1), MAT1)
-eq("token_from/scheme-case-sensitive", mas.token_from("bearer " .. MAT1, nil), nil)
-eq("token_from/none", mas.token_from(nil, "since=1"), nil)
-eq("token_from/empty-query-value", mas.token_from(nil, "access_token="), nil)
 
 eq("scrub/removes", mas.scrub("x " .. MAT1 .. " y " .. MAT1, MAT1), "x <token> y <token>")
 eq("scrub/one-line", mas.scrub("a\nb", MAT1), "a b")
@@ -432,9 +402,20 @@ end
 
 -- The glue (lua/synroute/haproxy.lua) with a fake `core`: the action is
 -- registered only when the deployment has mas.resolve = true. The deployment
--- comes from a wrapper around synroute.config (so this does not depend on
--- config.lua knowing the `mas` key).
-local function load_glue(mas_conf)
+-- is tests/vtc/conf/basic with a `mas:` section added (nil: none).
+local function deployment(mas_yaml)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p '" .. dir .. "' && cp -R '" .. root .. "/tests/vtc/conf/basic/.' '" .. dir .. "/'"))
+    if mas_yaml then
+        local f = assert(io.open(dir .. "/synroute.yaml", "a"))
+        f:write("mas: ", mas_yaml, "\n")
+        f:close()
+    end
+    return dir
+end
+
+local function load_glue(mas_yaml)
     local registered = {}
     local fake_core = {
         register_converters = function(name) registered[#registered + 1] = "converter:" .. name end,
@@ -448,25 +429,17 @@ local function load_glue(mas_conf)
         Info = function() end, Warning = function() end, Alert = function() end,
         now = function() return { sec = 0, usec = 0 } end,
     }
-    local real_config = require("synroute.config")
+    local dir = deployment(mas_yaml)
     local saved_getenv, saved_core = os.getenv, _ENV.core
-    local conf_path = root .. "/tests/vtc/conf/basic/synroute.yaml"
-    package.loaded["synroute.config"] = {
-        load = function(p)
-            local dep, problems = real_config.load(p)
-            if dep then dep.mas = mas_conf end
-            return dep, problems
-        end,
-    }
     os.getenv = function(k)
-        if k == "SYNROUTE_CONFIG" then return conf_path end
+        if k == "SYNROUTE_CONFIG" then return dir .. "/synroute.yaml" end
         return saved_getenv(k)
     end
     _ENV.core = fake_core
     local ok, err = pcall(dofile, root .. "/lua/synroute/haproxy.lua")
     _ENV.core = saved_core
     os.getenv = saved_getenv
-    package.loaded["synroute.config"] = real_config
+    os.execute("rm -rf '" .. dir .. "'")
     return ok, err, table.concat(registered, " ")
 end
 
@@ -474,14 +447,14 @@ do
     local ok, err, reg = load_glue(nil)
     check("glue/off-loads", ok, err)
     eq("glue/off-no-action", reg, "converter:synroute")
-    ok, err, reg = load_glue({ resolve = false, cache_size = 5 })
+    ok, err, reg = load_glue("{ resolve: false, cache_size: 5 }")
     eq("glue/resolve-false-no-action", reg, "converter:synroute")
-    ok, err, reg = load_glue({ resolve = true, cache_size = 50, timeout = "2s" })
+    ok, err, reg = load_glue("{ resolve: true, cache_size: 50, timeout: 2s }")
     check("glue/on-loads", ok, err)
     eq("glue/on-registers-action", reg, "converter:synroute action:synroute_mas:http-req:0:function")
     local res = package.loaded["synroute.haproxy.mas_resolver"]
     eq("glue/on-cache-size", res and res.cache.size, 50)
-    ok, err = load_glue({ resolve = true, timeout = "2 parsecs" })
+    ok, err = load_glue("{ resolve: true, timeout: 2 parsecs }")
     check("glue/bad-timeout-refused", not ok and tostring(err):find("mas.timeout", 1, true) ~= nil, err)
 end
 

@@ -8,7 +8,7 @@ local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local kit = dofile(here .. "/testkit.lua")(prefix)
 local check, eq = kit.check, kit.eq
 
----------------------------------------------------------------- json
+---------------------------------------------------------------- json (the encoder)
 local json = require("synroute.json")
 eq("json/order", json.encode({ route = "r", class = "c", key = "", backend = "b", zeta = 1, alpha = true },
     { order = { "class", "backend", "key", "route" } }),
@@ -19,22 +19,59 @@ eq("json/utf8-kept", json.encode("zoë aþ !r:hs"), '"zoë aþ !r:hs"')
 eq("json/invalid-utf8", json.encode("a\255b\195"), '"a\\u00ffb\\u00c3"')
 eq("json/overlong", json.encode("\192\175"), '"\\u00c0\\u00af"')
 eq("json/empty-object", json.encode({}), "{}")
-eq("json/empty-array", json.encode(json.array({})), "[]")
-eq("json/null", json.encode({ a = json.null }), '{"a":null}')
 eq("json/numbers", json.encode({ 1, -2, 1.5, 3.0 }), "[1,-2,1.5,3]")
 check("json/cycle-raises", not pcall(json.encode, (function() local t = {} t.t = t return t end)()))
 check("json/nan-raises", not pcall(json.encode, 0 / 0))
 do
-    local s = '{"a":[1,2,{"b":null}],"c":"x\\u00e9\\ud83d\\ude00\\n","d":true,"e":-1.5e2}'
-    local v, err = json.decode(s)
-    check("json/decode", v and v.a[3].b == json.null and v.c == "xé😀\n" and v.d == true and v.e == -150.0, err)
-    local again = v and json.decode(json.encode(v))
-    check("json/roundtrip", again and again.c == v.c and again.a[2] == 2)
-    local bad, berr = json.decode('{"a":1,}')
-    check("json/decode-error", bad == nil and type(berr) == "string" and berr:match("^offset %d+"), berr)
-    check("json/decode-trailing", json.decode("1 2") == nil)
-    check("json/decode-leading-zero", json.decode("01") == nil)
+    local cjson = require("cjson.safe")
+    local v = cjson.decode(json.encode({ c = "xé😀\n\1", a = { 1, 2 }, d = true }))
+    check("json/cjson-reads-it", v and v.c == "xé😀\n\1" and v.a[2] == 2 and v.d == true)
 end
+
+---------------------------------------------------------------- values
+local values = require("synroute.values")
+eq("values/duration-s", values.duration("2s"), 2)
+eq("values/duration-ms", values.duration("500ms"), 0.5)
+eq("values/duration-bare-is-ms", values.duration("750"), 0.75)
+eq("values/duration-integer-is-ms", values.duration(1500), 1.5)
+eq("values/duration-m", values.duration("1m"), 60)
+eq("values/duration-d", values.duration("2d"), 172800)
+check("values/duration-us", math.abs(values.duration("10us") - 0.00001) < 1e-15)
+eq("values/duration-zero", values.duration("0s"), 0)
+eq("values/duration-bad-unit", values.duration("2x"), nil)
+eq("values/duration-space", values.duration("2 s"), nil)
+eq("values/duration-negative", values.duration(-1), nil)
+eq("values/duration-fraction", values.duration("1.5s"), nil)
+eq("values/duration-too-long", values.duration(string.rep("9", 13) .. "s"), nil)
+eq("values/size", values.size("100k"), "100k")
+eq("values/size-integer", values.size(5000), "5000")
+eq("values/size-bad", values.size("10kb"), nil)
+eq("values/rate", table.concat({ values.rate("3/10s") }, " "), "3 10s 10")
+eq("values/rate-spaces", table.concat({ values.rate(" 20 / 1m ") }, " "), "20 1m 60")
+eq("values/rate-bare-is-ms", table.concat({ values.rate("3/1000") }, " "), "3 1000 1")
+eq("values/rate-under-1s", values.rate("3/10"), nil)
+eq("values/rate-zero", values.rate("0/10s"), nil)
+eq("values/addr", table.concat({ values.addr("127.0.0.1:8008") }, " "), "127.0.0.1 8008")
+eq("values/addr-v6", table.concat({ values.addr("[::1]:8008") }, " "), "::1 8008")
+eq("values/addr-wildcard", table.concat({ values.addr(":443") }, " "), " 443")
+eq("values/addr-no-port", values.addr("localhost"), nil)
+eq("values/addr-port-range", values.addr("h:65536"), nil)
+eq("values/host_port-v6", values.host_port("::1", 80), "[::1]:80")
+eq("values/host_port-v4", values.host_port("10.0.0.1", 80), "10.0.0.1:80")
+eq("values/server_addr-path", values.server_addr({ path = "/run/s.sock" }), "/run/s.sock")
+eq("values/endpoint-localhost", values.endpoint("localhost", 80), "127.0.0.1:80")
+eq("values/endpoint-unix", values.endpoint(nil, nil, "/s"), "unix:/s")
+check("values/network", values.network("10.0.0.0/8") and values.network("::1") and values.network("fd00::/8")
+    and values.network("127.0.0.1"))
+check("values/network-bad", not values.network("10.0.0.0/33") and not values.network("1:2:3")
+    and not values.network("300.1.1.1") and not values.network("::1/129") and not values.network("x"))
+check("values/in_network", values.in_network("10.1.2.3", "10.0.0.0/8") and not values.in_network("11.0.0.1", "10.0.0.0/8")
+    and values.in_network("::ffff:10.0.0.1", "10.0.0.0/8") and values.in_network("fd00::1", "fd00::/8"))
+eq("values/natural", (function()
+    local t = { "w-10", "w-2", "w-1" }
+    table.sort(t, values.natural_less)
+    return table.concat(t, " ")
+end)(), "w-1 w-2 w-10")
 
 ---------------------------------------------------------------- policy (pure)
 local policy = require("synroute.policy")
@@ -141,7 +178,8 @@ do
     eq("build/fallback", fb.class .. " " .. fb.generic_backend .. " " .. fb.key, "main main none")
     eq("build/as_backend", spec.as_backend, "appservice")
     eq("build/as_tokens", spec.as_tokens[1].token .. " " .. spec.as_tokens[1].sender, "astok bot")
-    eq("build/backends", table.concat(backends, " "), "appservice blocked generic main sync")
+    -- blocked is a class, not a backend: the frontend answers it 404
+    eq("build/backends", table.concat(backends, " "), "appservice generic main sync")
     local s2 = policy.build(entries, nil)
     eq("build/nodep-secret", s2.secret, policy.DEFAULT_SECRET)
     local all_main = true
@@ -195,7 +233,7 @@ do
     e, err = api.new{}
     check("new/no-config", e ~= nil and e.dep == nil and #e.backends >= 1, err)
     if e then
-        eq("new/no-config-backends", table.concat(e.backends, " "), "blocked main")
+        eq("new/no-config-backends", table.concat(e.backends, " "), "main")
         check("new/version-default", e.version == e.routes.latest, e.version)
     end
     e, err = api.new{ pools = "all", version = "1.60" }
@@ -321,7 +359,7 @@ end
 
 ---------------------------------------------------------------- the real routes.yaml
 do
-    local path = api.default_routes_path()
+    local path = require("synroute.paths").routes_file
     local doc, err = routes.load(path)
     check("routes.yaml/valid", doc ~= nil, err)
     if doc then
@@ -332,7 +370,7 @@ do
         end
         local classes = {}
         for _, e in ipairs(doc.routes) do classes[e.class] = true end
-        for _, c in ipairs(routes.CLASS_LIST) do
+        for _, c in ipairs(require("synroute.classes").LIST) do
             if c ~= "main" and c ~= "initial_sync" then
                 check("routes.yaml/has-class-" .. c, classes[c], "no entry of class " .. c)
             end

@@ -26,7 +26,7 @@ end
 check("release non-string", probe.release(nil) == nil and probe.release(121) == nil, "")
 
 -- which routes.yaml release to use
-local doc = assert(routes.load(api.default_routes_path()))
+local doc = assert(routes.load(require("synroute.paths").routes_file))
 local function choose(v) local a, b = probe.choose(doc, v); return tostring(a) .. "|" .. tostring(b) end
 check("choose known", choose("1.98") == "1.98|nil", choose("1.98"))
 check("choose oldest", choose("1.60") == "1.60|nil", choose("1.60"))
@@ -46,9 +46,9 @@ check("main_url unix", url({ path = "/run/synapse/main.sock" }) == "http://local
 check("main_url none", probe.main_url({ main = {} }) == nil, "")
 
 -- where a key is in a YAML file
-local w = probe.where(api.root .. "/tests/version/conf-1.100/synroute.yaml", "synapse_version")
+local w = require("synroute.yamlfile").where(require("synroute.paths").root .. "/tests/version/conf-1.100/synroute.yaml", "synapse_version")
 check("where", w:match("conf%-1%.100/synroute%.yaml:%d+$") and not w:match(":1$"), w)
-check("where missing", probe.where("/nonexistent.yaml", "synapse_version") == "/nonexistent.yaml:1", "")
+check("where missing", require("synroute.yamlfile").where("/nonexistent.yaml", "synapse_version") == "/nonexistent.yaml:1", "")
 
 -- get: refuses what is not an http(s) URL (nothing reaches the shell)
 local body, err = probe.get("file:///etc/passwd")

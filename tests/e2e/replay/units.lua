@@ -137,7 +137,7 @@ local nets = {
 }
 local bad = {}
 for _, t in ipairs(nets) do
-    if replay.in_network(t[1], t[2]) ~= t[3] then bad[#bad + 1] = t[1] .. " in " .. t[2] end
+    if require("synroute.values").in_network(t[1], t[2]) ~= t[3] then bad[#bad + 1] = t[1] .. " in " .. t[2] end
 end
 check("admin-networks", #bad == 0, table.concat(bad, ", "))
 
