@@ -88,254 +88,266 @@ local function is_list(v)
     return n == #v
 end
 
-local function validate(doc, pos, file)
-    local errs, warns = {}, {}
-    local function err(line, fmt, ...)
-        errs[#errs + 1] = string.format("%s:%d: " .. fmt, file, line or 0, ...)
-    end
-    local function warn(line, fmt, ...)
-        warns[#warns + 1] = string.format("%s:%d: " .. fmt, file, line or 0, ...)
-    end
-    local function line_of(tbl, key)
-        local p = pos[tbl]
-        if not p then return nil end
-        if key ~= nil then
-            if type(key) == "number" and p.items and p.items[key] then return p.items[key] end
-            if p.keys and p.keys[key] then return p.keys[key] end
-        end
-        return p.line
-    end
+-- The validation of one file: errors and warnings as "file:line: message",
+-- the releases known (for since/until), and the validated doc being built.
+local V = {}
+V.__index = V
 
-    if type(doc) ~= "table" or is_list(doc) and next(doc) ~= nil then
-        err(1, "the file must be a map with keys version, synapse_versions, routes")
-        return nil, errs, warns
+function V:err(line, fmt, ...)
+    self.errs[#self.errs + 1] = string.format("%s:%d: " .. fmt, self.file, line or 0, ...)
+end
+
+function V:warn(line, fmt, ...)
+    self.warns[#self.warns + 1] = string.format("%s:%d: " .. fmt, self.file, line or 0, ...)
+end
+
+-- the line of key/index `key` of table tbl (of tbl itself without key) | nil
+function V:line(tbl, key)
+    local p = self.pos[tbl]
+    if not p then return nil end
+    if key ~= nil then
+        if type(key) == "number" and p.items and p.items[key] then return p.items[key] end
+        if p.keys and p.keys[key] then return p.keys[key] end
     end
-    local root_line = line_of(doc) or 1
+    return p.line
+end
 
-    for k in pairs(doc) do
-        if not TOP_KEYS[k] then
-            warn(line_of(doc, k), "unknown top-level key %s (ignored)", describe(k))
-        end
-    end
-
-    local out = { file = file, routes = {}, warnings = warns }
-
-    -- version
+function V:version_key(doc)
     if doc.version == nil then
-        err(root_line, "missing key version (must be 1)")
+        self:err(self.root_line, "missing key version (must be 1)")
     elseif doc.version ~= 1 then
-        err(line_of(doc, "version"), "version must be 1, not %s", describe(doc.version))
+        self:err(self:line(doc, "version"), "version must be 1, not %s", describe(doc.version))
     end
-    out.version = 1
+    self.out.version = 1
+end
 
-    -- synapse_versions
-    local known = {}
-    local sv = doc.synapse_versions
+function V:synapse_versions(doc)
+    local sv, out = doc.synapse_versions, self.out
     if sv == nil then
-        err(root_line, "missing key synapse_versions (every known release, oldest first)")
+        return self:err(self.root_line, "missing key synapse_versions (every known release, oldest first)")
     elseif not is_list(sv) or #sv == 0 then
-        err(line_of(doc, "synapse_versions"), "synapse_versions must be a non-empty list")
-    else
-        local prev, prevs
-        out.synapse_versions = {}
-        for i, v in ipairs(sv) do
-            local p = M.parse_version(v)
-            if type(v) ~= "string" then
-                err(line_of(sv, i), "synapse_versions[%d]: %s is not a quoted version string like \"1.60\"", i, describe(v))
-            elseif not p then
-                err(line_of(sv, i), "synapse_versions[%d]: bad version string %s", i, describe(v))
-            else
-                if prev and cmp_parts(prev, p) >= 0 then
-                    err(line_of(sv, i), "synapse_versions must be in increasing order: %s after %s", v, prevs)
-                end
-                prev, prevs = p, v
-                known[v] = true
-                out.synapse_versions[#out.synapse_versions + 1] = v
-            end
-        end
-        out.oldest = out.synapse_versions[1]
-        out.latest = out.synapse_versions[#out.synapse_versions]
+        return self:err(self:line(doc, "synapse_versions"), "synapse_versions must be a non-empty list")
     end
-
-    -- routes
-    local rs = doc.routes
-    if rs == nil then
-        err(root_line, "missing key routes")
-        return nil, errs, warns
-    elseif not is_list(rs) then
-        err(line_of(doc, "routes"), "routes must be a list")
-        return nil, errs, warns
-    end
-
-    local seen_ids = {}
-    local function version_field(e, ename, name, eline)
-        local v = e[name]
-        if v == nil then return nil end
-        local l = line_of(e, name) or eline
+    local prev, prevs
+    out.synapse_versions = {}
+    for i, v in ipairs(sv) do
+        local p = M.parse_version(v)
         if type(v) ~= "string" then
-            err(l, "%s: %s must be a quoted version string like \"1.60\", not %s", ename, name, describe(v))
-            return false
-        elseif not M.parse_version(v) then
-            err(l, "%s: bad version string %s in %s", ename, describe(v), name)
-            return false
-        elseif out.synapse_versions and not known[v] then
-            err(l, "%s: %s %s is not in synapse_versions", ename, name, describe(v))
-            return false
+            self:err(self:line(sv, i), "synapse_versions[%d]: %s is not a quoted version string like \"1.60\"", i, describe(v))
+        elseif not p then
+            self:err(self:line(sv, i), "synapse_versions[%d]: bad version string %s", i, describe(v))
+        else
+            if prev and cmp_parts(prev, p) >= 0 then
+                self:err(self:line(sv, i), "synapse_versions must be in increasing order: %s after %s", v, prevs)
+            end
+            prev, prevs = p, v
+            self.known[v] = true
+            out.synapse_versions[#out.synapse_versions + 1] = v
         end
+    end
+    out.oldest = out.synapse_versions[1]
+    out.latest = out.synapse_versions[#out.synapse_versions]
+end
+
+---------------------------------------------------------------------------
+-- one entry: e the map, c = { name =, line = } its context, entry the result
+
+function V:version_field(e, c, name)
+    local v = e[name]
+    if v == nil then return nil end
+    local l = self:line(e, name) or c.line
+    if type(v) ~= "string" then
+        self:err(l, "%s: %s must be a quoted version string like \"1.60\", not %s", c.name, name, describe(v))
+    elseif not M.parse_version(v) then
+        self:err(l, "%s: bad version string %s in %s", c.name, describe(v), name)
+    elseif self.out.synapse_versions and not self.known[v] then
+        self:err(l, "%s: %s %s is not in synapse_versions", c.name, name, describe(v))
+    else
         return v
     end
+    return false
+end
 
-    local function method_list(e, ename, name, eline, allow_words)
-        local v = e[name]
-        local l = line_of(e, name) or eline
-        if allow_words and (v == "all" or v == "none") then
-            return v
-        end
-        if not is_list(v) or #v == 0 then
-            if allow_words then
-                err(l, "%s: %s must be all, none or a list of methods, not %s", ename, name, describe(v))
-            else
-                err(l, "%s: %s must be a non-empty list of methods, not %s", ename, name, describe(v))
-            end
-            return nil
-        end
-        local list, dup = {}, {}
-        for i, m in ipairs(v) do
-            local ml = line_of(v, i) or l
-            if type(m) ~= "string" or not M.METHODS[m] then
-                err(ml, "%s: bad method %s in %s (one of %s)", ename, describe(m), name,
-                    table.concat(M.METHOD_LIST, ", "))
-            elseif dup[m] then
-                err(ml, "%s: method %s listed twice in %s", ename, m, name)
-            else
-                dup[m] = true
-                list[#list + 1] = m
-            end
-        end
-        return list
+function V:method_list(e, c, name, allow_words)
+    local v = e[name]
+    local l = self:line(e, name) or c.line
+    if allow_words and (v == "all" or v == "none") then return v end
+    if not is_list(v) or #v == 0 then
+        self:err(l, "%s: %s must be %s, not %s", c.name, name,
+            allow_words and "all, none or a list of methods" or "a non-empty list of methods", describe(v))
+        return nil
     end
+    local list, dup = {}, {}
+    for i, m in ipairs(v) do
+        local ml = self:line(v, i) or l
+        if type(m) ~= "string" or not M.METHODS[m] then
+            self:err(ml, "%s: bad method %s in %s (one of %s)", c.name, describe(m), name,
+                table.concat(M.METHOD_LIST, ", "))
+        elseif dup[m] then
+            self:err(ml, "%s: method %s listed twice in %s", c.name, m, name)
+        else
+            dup[m] = true
+            list[#list + 1] = m
+        end
+    end
+    return list
+end
 
-    for i, e in ipairs(rs) do
-        local eline = line_of(rs, i) or line_of(e) or root_line
-        if type(e) ~= "table" or (is_list(e) and next(e) ~= nil) then
-            err(eline, "routes[%d]: an entry must be a map", i)
-            goto continue
-        end
-        do
-            local ename = "routes[" .. i .. "]"
-            local entry = { line = eline }
-            for k in pairs(e) do
-                if not ENTRY_KEYS[k] then
-                    err(line_of(e, k) or eline, "%s: unknown key %s", ename, describe(k))
-                end
-            end
-            -- id
-            local id = e.id
-            if id == nil then
-                err(eline, "%s: missing id", ename)
-            elseif type(id) ~= "string" or not id:match("^[a-z0-9_]+$") then
-                err(line_of(e, "id") or eline, "%s: bad id %s (must match [a-z0-9_]+)", ename, describe(id))
-            else
-                ename = "route " .. id
-                if seen_ids[id] then
-                    err(line_of(e, "id") or eline, "duplicate id %s (first at line %d)", id, seen_ids[id])
-                else
-                    seen_ids[id] = line_of(e, "id") or eline
-                end
-                entry.id = id
-            end
-            -- class
-            local cls = e.class
-            if cls == nil then
-                err(eline, "%s: missing class", ename)
-            elseif type(cls) ~= "string" or not classes.IS[cls] then
-                err(line_of(e, "class") or eline, "%s: unknown class %s", ename, describe(cls))
-                cls = nil
-            end
-            entry.class = cls
-            -- pattern
-            local pat = e.pattern
-            if pat == nil then
-                err(eline, "%s: missing pattern", ename)
-            elseif type(pat) ~= "string" or pat == "" then
-                err(line_of(e, "pattern") or eline, "%s: pattern must be a string, not %s", ename, describe(pat))
-            elseif pat:sub(1, 1) ~= "^" then
-                err(line_of(e, "pattern") or eline, "%s: pattern must start with '^'", ename)
-            else
-                local set_, perr = synroute.regex_set({ pat })
-                if not set_ then
-                    perr = tostring(perr):gsub("^entry %d+[^:]*: ", "")
-                    err(line_of(e, "pattern") or eline, "%s: bad pattern: %s", ename, perr)
-                else
-                    entry.pattern = pat
-                end
-            end
-            -- refine / alt_class
-            local refine, alt = e.refine, e.alt_class
-            if refine ~= nil then
-                if type(refine) ~= "string" or not M.REFINES[refine] then
-                    err(line_of(e, "refine") or eline, "%s: refine must be since or pos, not %s", ename, describe(refine))
-                elseif alt == nil then
-                    err(line_of(e, "refine") or eline, "%s: refine without alt_class", ename)
-                end
-                entry.refine = refine
-            end
-            if alt ~= nil then
-                if type(alt) ~= "string" or not classes.IS[alt] then
-                    err(line_of(e, "alt_class") or eline, "%s: unknown alt_class %s", ename, describe(alt))
-                elseif refine == nil then
-                    err(line_of(e, "alt_class") or eline, "%s: alt_class without refine", ename)
-                elseif alt == cls then
-                    err(line_of(e, "alt_class") or eline, "%s: alt_class is the same as class", ename)
-                end
-                entry.alt_class = alt
-            end
-            -- key
-            local key = e.key
-            if key ~= nil then
-                if type(key) ~= "string" or not M.KEYS[key] then
-                    err(line_of(e, "key") or eline, "%s: key must be user, room, origin, path_user or none, not %s",
-                        ename, describe(key))
-                end
-                entry.key = key
-            end
-            -- methods
-            if e.methods ~= nil then
-                entry.methods = method_list(e, ename, "methods", eline, false)
-            end
-            -- generic
-            if e.generic ~= nil then
-                entry.generic = method_list(e, ename, "generic", eline, true)
-            elseif cls then
-                entry.generic = classes.WRITERS[cls] and "none" or "all"
-            end
-            -- since / until
-            local since = version_field(e, ename, "since", eline)
-            local till = version_field(e, ename, "until", eline)
-            if since and till and M.compare_versions(since, till) > 0 then
-                err(line_of(e, "since") or eline, "%s: since %s is after until %s", ename, since, till)
-            end
-            entry.since = since or out.oldest
-            entry["until"] = till or nil
-            -- source
-            if e.source ~= nil then
-                if type(e.source) ~= "string" then
-                    err(line_of(e, "source") or eline, "%s: source must be a string", ename)
-                end
-                entry.source = e.source
-            end
-            out.routes[#out.routes + 1] = entry
-        end
-        ::continue::
+function V:entry_id(e, c, entry)
+    local id = e.id
+    if id == nil then
+        return self:err(c.line, "%s: missing id", c.name)
+    elseif type(id) ~= "string" or not id:match("^[a-z0-9_]+$") then
+        return self:err(self:line(e, "id") or c.line, "%s: bad id %s (must match [a-z0-9_]+)", c.name, describe(id))
     end
-    if #rs == 0 then
-        err(line_of(doc, "routes") or root_line, "routes is empty")
+    c.name = "route " .. id
+    local l = self:line(e, "id") or c.line
+    if self.seen_ids[id] then
+        self:err(l, "duplicate id %s (first at line %d)", id, self.seen_ids[id])
+    else
+        self.seen_ids[id] = l
     end
+    entry.id = id
+end
 
-    if #errs > 0 then
-        return nil, errs, warns
+function V:entry_class(e, c, entry)
+    local cls = e.class
+    if cls == nil then
+        self:err(c.line, "%s: missing class", c.name)
+    elseif type(cls) ~= "string" or not classes.IS[cls] then
+        self:err(self:line(e, "class") or c.line, "%s: unknown class %s", c.name, describe(cls))
+    else
+        entry.class = cls
     end
-    return out, errs, warns
+end
+
+function V:entry_pattern(e, c, entry)
+    local pat, l = e.pattern, self:line(e, "pattern") or c.line
+    if pat == nil then
+        return self:err(c.line, "%s: missing pattern", c.name)
+    elseif type(pat) ~= "string" or pat == "" then
+        return self:err(l, "%s: pattern must be a string, not %s", c.name, describe(pat))
+    elseif pat:sub(1, 1) ~= "^" then
+        return self:err(l, "%s: pattern must start with '^'", c.name)
+    end
+    local set_, perr = synroute.regex_set({ pat })
+    if not set_ then
+        self:err(l, "%s: bad pattern: %s", c.name, (tostring(perr):gsub("^entry %d+[^:]*: ", "")))
+    else
+        entry.pattern = pat
+    end
+end
+
+function V:entry_refine(e, c, entry)
+    local refine, alt = e.refine, e.alt_class
+    if refine ~= nil then
+        local l = self:line(e, "refine") or c.line
+        if type(refine) ~= "string" or not M.REFINES[refine] then
+            self:err(l, "%s: refine must be since or pos, not %s", c.name, describe(refine))
+        elseif alt == nil then
+            self:err(l, "%s: refine without alt_class", c.name)
+        end
+        entry.refine = refine
+    end
+    if alt ~= nil then
+        local l = self:line(e, "alt_class") or c.line
+        if type(alt) ~= "string" or not classes.IS[alt] then
+            self:err(l, "%s: unknown alt_class %s", c.name, describe(alt))
+        elseif refine == nil then
+            self:err(l, "%s: alt_class without refine", c.name)
+        elseif alt == entry.class then
+            self:err(l, "%s: alt_class is the same as class", c.name)
+        end
+        entry.alt_class = alt
+    end
+end
+
+function V:entry_key(e, c, entry)
+    local key = e.key
+    if key == nil then return end
+    if type(key) ~= "string" or not M.KEYS[key] then
+        self:err(self:line(e, "key") or c.line, "%s: key must be user, room, origin, path_user or none, not %s",
+            c.name, describe(key))
+    end
+    entry.key = key
+end
+
+function V:entry_methods(e, c, entry)
+    if e.methods ~= nil then
+        entry.methods = self:method_list(e, c, "methods", false)
+    end
+    if e.generic ~= nil then
+        entry.generic = self:method_list(e, c, "generic", true)
+    elseif entry.class then
+        entry.generic = classes.WRITERS[entry.class] and "none" or "all"
+    end
+end
+
+function V:entry_versions(e, c, entry)
+    local since = self:version_field(e, c, "since")
+    local till = self:version_field(e, c, "until")
+    if since and till and M.compare_versions(since, till) > 0 then
+        self:err(self:line(e, "since") or c.line, "%s: since %s is after until %s", c.name, since, till)
+    end
+    entry.since = since or self.out.oldest
+    entry["until"] = till or nil
+    if e.source ~= nil then
+        if type(e.source) ~= "string" then
+            self:err(self:line(e, "source") or c.line, "%s: source must be a string", c.name)
+        end
+        entry.source = e.source
+    end
+end
+
+function V:entry(rs, i)
+    local e = rs[i]
+    local c = { name = "routes[" .. i .. "]", line = self:line(rs, i) or self:line(e) or self.root_line }
+    if type(e) ~= "table" or (is_list(e) and next(e) ~= nil) then
+        return self:err(c.line, "routes[%d]: an entry must be a map", i)
+    end
+    local entry = { line = c.line }
+    for k in pairs(e) do
+        if not ENTRY_KEYS[k] then
+            self:err(self:line(e, k) or c.line, "%s: unknown key %s", c.name, describe(k))
+        end
+    end
+    self:entry_id(e, c, entry)
+    self:entry_class(e, c, entry)
+    self:entry_pattern(e, c, entry)
+    self:entry_refine(e, c, entry)
+    self:entry_key(e, c, entry)
+    self:entry_methods(e, c, entry)
+    self:entry_versions(e, c, entry)
+    self.out.routes[#self.out.routes + 1] = entry
+end
+
+---------------------------------------------------------------------------
+
+-- doc, pos from the YAML loader -> out | nil, errs, warns
+local function validate(doc, pos, file)
+    local v = setmetatable({ errs = {}, warns = {}, file = file, pos = pos, known = {}, seen_ids = {} }, V)
+    if type(doc) ~= "table" or is_list(doc) and next(doc) ~= nil then
+        v:err(1, "the file must be a map with keys version, synapse_versions, routes")
+        return nil, v.errs, v.warns
+    end
+    v.root_line = v:line(doc) or 1
+    for k in pairs(doc) do
+        if not TOP_KEYS[k] then v:warn(v:line(doc, k), "unknown top-level key %s (ignored)", describe(k)) end
+    end
+    v.out = { file = file, routes = {}, warnings = v.warns }
+    v:version_key(doc)
+    v:synapse_versions(doc)
+    local rs = doc.routes
+    if rs == nil then
+        v:err(v.root_line, "missing key routes")
+    elseif not is_list(rs) then
+        v:err(v:line(doc, "routes"), "routes must be a list")
+    elseif #rs == 0 then
+        v:err(v:line(doc, "routes") or v.root_line, "routes is empty")
+    end
+    for i = 1, is_list(rs) and #rs or 0 do v:entry(rs, i) end
+    if #v.errs > 0 then return nil, v.errs, v.warns end
+    return v.out, v.errs, v.warns
 end
 
 local function finish(doc, errs, warns)
