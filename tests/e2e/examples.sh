@@ -7,7 +7,8 @@
 #                      for every target)
 #   quiet/<file>       `haproxy -c` accepts it and prints no warning
 #   any-target         --portable output for HAProxy 2.6/Lua 5.3 == for 3.0/Lua 5.4
-# For each of examples/{monolith,small,full}:
+# For each of examples/{monolith,small,full,debian} (debian: the small
+# deployment in Debian's homeserver.yaml + conf.d/*.yaml layout, same answers):
 #   live         stand-ins (tests/standin) + HAProxy with synroute; for every
 #                request below: `synroute explain` names the expected backend,
 #                and the worker that answered (X-Worker) is an active server of
@@ -104,8 +105,8 @@ else fail "snippet/template" "haproxy/frontend-rules.cfg no longer matches the g
 if out=$(timeout 20 haproxy -c -f "$tmp/pasted.cfg" 2>&1) && ! grep -qE 'WARNING|ALERT' <<<"$out"; then ok "snippet/haproxy-c"
 else fail "snippet/haproxy-c" "$(grep -m2 -E 'WARNING|ALERT' <<<"$out" | tr '\n' ' ')"; fi
 
-for ex in full small monolith; do
-    case $ex in full) col=5;; small) col=6;; monolith) col=7;; esac
+for ex in full small monolith debian; do
+    case $ex in full) col=5;; small|debian) col=6;; monolith) col=7;; esac
     dir=examples/$ex
     # 2. haproxy -c (regenerate/ and quiet/ above cover the file itself)
     if out=$(timeout 20 haproxy -c -f "$dir/haproxy.cfg" 2>&1); then ok "$ex/haproxy-c"
