@@ -5,7 +5,7 @@
 #   DEMO_ONESHOT=1 bash examples/demo.sh    run the requests, then stop everything
 #
 # Starts ONE HAProxy standing in for all Synapse processes of examples/full
-# (tests/standin: every listener answers 200 with `X-Worker: <name>`), then
+# (examples/standin: every listener answers 200 with `X-Worker: <name>`), then
 # HAProxy + synroute with the checked-in examples/full/haproxy.cfg on
 # 127.0.0.1:24082, sends a few requests and prints which worker answered.
 # Ctrl-C stops both HAProxies (by PID) and removes the scratch directory.
@@ -31,7 +31,7 @@ for v in 5.4 "$hlua"; do
 done
 
 synroute() { "$root/bin/synroute" "$@"; }
-standin() { lua5.4 "$root/tests/standin/standin.lua" "$@"; }
+standin() { lua5.4 "$root/examples/standin/standin.lua" "$@"; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-demo.XXXXXX")
 pids=()

@@ -7,7 +7,7 @@
 #   ok / fail / check     print "ok $T/<name>" or "FAIL $T/<name>: why"; $fails counts
 #   stop_pid PID          TERM, wait (bounded), KILL
 #   stop_all              stop every pid in $pids and forget them
-#   syn ARGS / standin ARGS / json_field NAME   bin/synroute, tests/standin, a JSON string field
+#   syn ARGS / standin ARGS / json_field NAME   bin/synroute, examples/standin, a JSON string field
 set -u
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 2
@@ -41,5 +41,5 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 syn() { timeout 20 "$root/bin/synroute" "$@"; }
-standin() { timeout 20 lua5.4 "$root/tests/standin/standin.lua" "$@"; }
+standin() { timeout 20 lua5.4 "$root/examples/standin/standin.lua" "$@"; }
 json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }

@@ -9,7 +9,7 @@
 #   any-target         --portable output for HAProxy 2.6/Lua 5.3 == for 3.0/Lua 5.4
 # For each of examples/{monolith,small,full,debian} (debian: the small
 # deployment in Debian's homeserver.yaml + conf.d/*.yaml layout, same answers):
-#   live         stand-ins (tests/standin) + HAProxy with synroute; for every
+#   live         stand-ins (examples/standin) + HAProxy with synroute; for every
 #                request below: `synroute explain` names the expected backend,
 #                and the worker that answered (X-Worker) is an active server of
 #                that backend's pool (or main / a 404 for blocked paths)

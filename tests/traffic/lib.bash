@@ -4,7 +4,7 @@
 # A test deployment is written to $tmp/dep (homeserver.yaml, workers/*.yaml,
 # an appservice registration, synroute.yaml); every port is on 127.0.0.1 in
 # 22100-22299 (tests/traffic/multinode.sh uses the 228xx ports of
-# examples/multinode). Stand-ins are HAProxy processes (tests/standin):
+# examples/multinode). Stand-ins are HAProxy processes (examples/standin):
 # one for most processes, one per sync worker and per SSO process (so a
 # test can stop one), a Lua one (answers after $SLOW_MS) per initial-synchrotron;
 # the typing writer (typing-1) has none unless a test starts it.

@@ -28,7 +28,7 @@ A=(mat_aL1cEr0tAt1on0000000000000001_Xq7Lp2 mat_aL1cEr0tAt1on0000000000000002_Bz
    mat_aL1cEr0tAt1on0000000000000011_Ce4Hq8 mat_aL1cEr0tAt1on0000000000000012_Wr1Tj6)
 # (tokens 1-6 rotate while main is up; the others are new when main is down)
 REVOKED=mat_r3v0k3dT0k3n000000000000000000_Zz9Zz9
-SYT_ALICE=$(timeout 20 lua5.4 tests/standin/standin.lua token alice)
+SYT_ALICE=$(timeout 20 lua5.4 examples/standin/standin.lua token alice)
 
 # --- the deployment: main + 4 synchrotrons
 mkdir -p "$tmp/dep/workers"
