@@ -3,8 +3,12 @@
 # Each suite prints "ok <name>" / "FAIL <name>: why" lines; a suite that exits
 # non-zero without printing a FAIL line counts as one failure of its own.
 # The last line is "N passed, N failed".
-set -u
-cd "$(dirname "$0")/.."
+T=run
+. "$(dirname -- "$0")/lib.bash"   # root, need_pkg
+# What the Lua code needs at run time besides the module: lua-cjson decodes
+# JSON (MAS resolution inside HAProxy, --probe). The suites that use it also
+# install it when they run alone.
+need_pkg lua-cjson
 log_dir=${TMPDIR:-/tmp}/synroute-tests.$$
 mkdir -p "$log_dir"
 passed=0 failed=0
@@ -35,6 +39,7 @@ run_suite vtc       bash tests/vtc/run.sh
 run_suite examples  bash tests/e2e/examples.sh
 run_suite agree     bash tests/e2e/agree.sh
 run_suite normalize bash tests/e2e/normalize.sh
+run_suite glue      bash tests/e2e/glue.sh
 run_suite safe      bash tests/e2e/safe_defaults.sh
 run_suite replay    bash tests/e2e/replay.sh
 run_suite version   bash tests/version/run.sh

@@ -284,7 +284,7 @@ function M.input(req)
     return method .. " " .. src .. " " .. M.normalize(M.pathq(target)) .. " " .. auth
 end
 
-function Eng:input(req)
+function Eng.input(_, req)
     return M.input(req)
 end
 

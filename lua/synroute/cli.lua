@@ -338,13 +338,16 @@ function M.routes(args)
     end
     if not o.explain_table then return usage_error("routes: give --explain-table") end
     local eng, err = require("synroute.api").new({ version = o.version, routes = o.routes })
-    local pats, methods, ids = {}, {}, {}
-    for n, e in ipairs(eng and eng.spec.entries or {}) do
-        pats[n], methods[n], ids[n] = e.pattern, e.methods or false, e.id
+    local set
+    if eng then
+        local pats, methods, ids = {}, {}, {}
+        for n, e in ipairs(eng.spec.entries) do
+            pats[n], methods[n], ids[n] = e.pattern, e.methods or false, e.id
+        end
+        set, err = require("synroute").regex_set(pats, methods, ids)
     end
-    local set, serr = eng and require("synroute").regex_set(pats, methods, ids)
     if not set then
-        say(io.stderr, "synroute: " .. tostring(err or serr))
+        say(io.stderr, "synroute: " .. tostring(err))
         return 1
     end
     io.stdout:write("routes: ", eng.routes_file, " for Synapse ", tostring(eng.version), "\n", set:dump())

@@ -323,12 +323,12 @@ end
 
 ---------------------------------------------------------------------------
 
--- doc, pos from the YAML loader -> out | nil, errs, warns
+-- doc, pos from the YAML loader -> out (its warnings in out.warnings) | nil, errs
 local function validate(doc, pos, file)
     local v = setmetatable({ errs = {}, warns = {}, file = file, pos = pos, known = {}, seen_ids = {} }, V)
     if type(doc) ~= "table" or is_list(doc) and next(doc) ~= nil then
         v:err(1, "the file must be a map with keys version, synapse_versions, routes")
-        return nil, v.errs, v.warns
+        return nil, v.errs
     end
     v.root_line = v:line(doc) or 1
     for k in pairs(doc) do
@@ -346,11 +346,11 @@ local function validate(doc, pos, file)
         v:err(v:line(doc, "routes") or v.root_line, "routes is empty")
     end
     for i = 1, is_list(rs) and #rs or 0 do v:entry(rs, i) end
-    if #v.errs > 0 then return nil, v.errs, v.warns end
-    return v.out, v.errs, v.warns
+    if #v.errs > 0 then return nil, v.errs end
+    return v.out
 end
 
-local function finish(doc, errs, warns)
+local function finish(doc, errs)
     if not doc then
         return nil, table.concat(errs, "\n"), errs
     end

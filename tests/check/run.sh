@@ -6,11 +6,8 @@
 # fragment that `synroute check` must print. Prints "ok check/<name>" or
 # "FAIL check/<name>: why". Last test: HAProxy refuses to start with a broken
 # deployment and prints the same message as `synroute check`.
-set -u
-root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
-cd "$root" || exit 2
-syn() { timeout 20 bin/synroute "$@"; }
-fails=0
+T=check
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, ok/fail, syn
 for dir in tests/check/cases/*/; do
     dir=${dir%/}
     name=${dir##*/}
@@ -28,40 +25,37 @@ for dir in tests/check/cases/*/; do
         bad=$(grep -vE '^(warning: |[0-9]+ problems? found)' <<<"$out" | grep -vE '^[^ :]+:[0-9]+(:[0-9]+)?: ' | head -1)
         [ -z "$bad" ] || why="${why:+$why; }line without file:line: $bad"
     fi
-    if [ -z "$why" ]; then echo "ok check/$name"; else echo "FAIL check/$name: $why"; printf '%s\n' "$out" | sed 's/^/    | /'; fails=$((fails+1)); fi
+    if [ -z "$why" ]; then ok "$name"; else fail "$name" "$why"; printf '%s\n' "$out" | sed 's/^/    | /'; fi
     # a deployment that passes check must give an HAProxy config that passes haproxy -c
     if [ "$want" = 0 ]; then
-        cfg=$(mktemp "${TMPDIR:-/tmp}/synroute-check-cfg.XXXXXX")
+        cfg=$tmp/$name.cfg
         if ! gout=$(syn haproxy "$dir/synroute.yaml" -o "$cfg" 2>&1); then
-            echo "FAIL check/$name/haproxy-c: generation failed: $(head -2 <<<"$gout" | tr '\n' ' ')"; fails=$((fails+1))
+            fail "$name/haproxy-c" "generation failed: $(head -2 <<<"$gout" | tr '\n' ' ')"
         elif ! hout=$(timeout 20 haproxy -c -f "$cfg" 2>&1); then
-            echo "FAIL check/$name/haproxy-c: $(grep -m2 ALERT <<<"$hout" | tr '\n' ' ')"; fails=$((fails+1))
+            fail "$name/haproxy-c" "$(grep -m2 ALERT <<<"$hout" | tr '\n' ' ')"
         else
-            echo "ok check/$name/haproxy-c"
+            ok "$name/haproxy-c"
         fi
-        rm -f "$cfg"
     fi
 done
 
 # HAProxy must refuse to start when the deployment it loads is broken, with
 # the message synroute check prints.
 name=haproxy-refuses-broken-config
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-check.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 cp -R tests/check/cases/ok "$tmp/dep"
 if ! syn haproxy "$tmp/dep/synroute.yaml" -o "$tmp/haproxy.cfg" 2>"$tmp/gen.err"; then
-    echo "FAIL check/$name: generating from the good config failed: $(head -3 "$tmp/gen.err")"; fails=$((fails+1))
+    fail "$name" "generating from the good config failed: $(head -3 "$tmp/gen.err")"
 else
     # the admin later edits the deployment: a pool names a worker that does not exist
     printf '  client: [no-such-worker]\n' >> "$tmp/dep/synroute.yaml"
     want=$(syn check "$tmp/dep/synroute.yaml" 2>&1 | grep -F "unknown worker 'no-such-worker'")
     hout=$(timeout 20 haproxy -c -f "$tmp/haproxy.cfg" 2>&1); hrc=$?
     if [ "$hrc" = 0 ]; then
-        echo "FAIL check/$name: haproxy -c accepted the broken deployment"; fails=$((fails+1))
+        fail "$name" "haproxy -c accepted the broken deployment"
     elif [ -z "$want" ] || ! grep -qF -- "$want" <<<"$hout"; then
-        echo "FAIL check/$name: haproxy did not print '$want'"; printf '%s\n' "$hout" | sed 's/^/    | /' | head -20; fails=$((fails+1))
+        fail "$name" "haproxy did not print '$want'"; printf '%s\n' "$hout" | sed 's/^/    | /' | head -20
     else
-        echo "ok check/$name"
+        ok "$name"
     fi
 fi
 exit $(( fails > 0 ))

@@ -24,22 +24,18 @@
 #           (for class blocked: status 404 and no worker)
 #   key     X-Synroute-Key    == explain.hash
 # Prints "ok agree/<case>" or "FAIL agree/<case>: <why>"; exits 1 on any FAIL.
-set -u
-cd "$(dirname "$0")/../.."
-root=$(pwd)
+T=agree
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, haproxy_lua, port_busy
 conf=$root/tests/vtc/conf/all/synroute.yaml
 
 for c in haproxy curl lua5.4; do
-    command -v "$c" >/dev/null 2>&1 || { echo "FAIL agree/setup: $c not installed (make deps)"; exit 1; }
+    command -v "$c" >/dev/null 2>&1 || { fail setup "$c not installed (make deps)"; exit 1; }
 done
 # explain runs under lua5.4; HAProxy loads the module for the Lua it embeds
-hlua=$(haproxy -vv 2>/dev/null | sed -n 's/^Built with Lua version : Lua \([0-9]*\.[0-9]*\).*/\1/p')
-[ -n "$hlua" ] || { echo "FAIL agree/setup: haproxy is not built with Lua"; exit 1; }
+hlua=$(haproxy_lua)
+[ -n "$hlua" ] || { fail setup "haproxy is not built with Lua"; exit 1; }
 for v in 5.4 "$hlua"; do
-    if [ ! -f "build/$v/synroute.so" ]; then
-        make "build/$v/synroute.so" >/dev/null 2>&1 ||
-            { echo "FAIL agree/setup: make build/$v/synroute.so failed"; exit 1; }
-    fi
+    [ -f "build/$v/synroute.so" ] || { fail setup "build/$v/synroute.so is missing (make)"; exit 1; }
 done
 
 if [ $# -gt 0 ]; then
@@ -53,50 +49,40 @@ else
     cases+=(tests/e2e/agree/extra.tsv)
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/synroute-agree.XXXXXX")
-hapid=
-cleanup() {
-    if [ -n "$hapid" ]; then kill "$hapid" 2>/dev/null; wait "$hapid" 2>/dev/null; fi
-    [ "${AGREE_KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work=$tmp
 
 n=$(timeout 60 lua5.4 tests/e2e/agree/prepare.lua "$root" "$conf" "$work" "${cases[@]}" 2>"$work/prepare.err") || {
-    echo "FAIL agree/setup: prepare.lua failed:"; sed 's/^/    /' "$work/prepare.err"; exit 1; }
+    fail setup "prepare.lua failed:"; sed 's/^/    /' "$work/prepare.err"; exit 1; }
 if [ -s "$work/skipped.txt" ]; then
     echo "note: $(wc -l <"$work/skipped.txt") case(s) not sendable verbatim over HTTP/1.1, skipped:"
     sed 's/^/    /' "$work/skipped.txt"
 fi
-[ "$n" -gt 0 ] || { echo "FAIL agree/setup: no cases"; exit 1; }
+[ "$n" -gt 0 ] || { fail setup "no cases"; exit 1; }
 
 # every port we bind must be free
-port_busy() {   # true if something listens on 127.0.0.1:$1
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 for p in $(cat "$work/ports.txt"); do
     if port_busy "$p"; then
-        echo "FAIL agree/setup: 127.0.0.1:$p is already in use (agree.sh needs 23000-23099)"; exit 1
+        fail setup "127.0.0.1:$p is already in use (agree.sh needs 23000-23099)"; exit 1
     fi
 done
 
 haproxy -c -q -f "$work/haproxy.cfg" >"$work/check.out" 2>&1 || {
-    echo "FAIL agree/setup: haproxy -c rejected the config:"; sed 's/^/    /' "$work/check.out" | head -30; exit 1; }
+    fail setup "haproxy -c rejected the config:"; sed 's/^/    /' "$work/check.out" | head -30; exit 1; }
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>&1 &
-hapid=$!
+pids+=($!)
 for _ in $(seq 1 50); do
     port_busy 23000 && break
-    kill -0 "$hapid" 2>/dev/null || break
+    kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.1
 done
 if ! port_busy 23000; then
-    echo "FAIL agree/setup: HAProxy did not start:"; sed 's/^/    /' "$work/haproxy.out" | head -30; exit 1
+    fail setup "HAProxy did not start:"; sed 's/^/    /' "$work/haproxy.out" | head -30; exit 1
 fi
 
 timeout 300 curl -s -K "$work/curl.cfg" --max-time 5 --connect-timeout 2 >"$work/got.tsv" 2>"$work/curl.err"
 # (curl's exit status is that of the last transfer; missing lines are reported per case)
 if [ ! -s "$work/got.tsv" ]; then
-    echo "FAIL agree/run: curl gave no result at all: $(head -2 "$work/curl.err" | tr '\n' ' ')"; exit 1
+    fail run "curl gave no result at all: $(head -2 "$work/curl.err" | tr '\n' ' ')"; exit 1
 fi
 
 awk -F'\t' '

@@ -3,13 +3,10 @@
 # Takes the normalize-uri lines of the generated examples/full/haproxy.cfg,
 # runs them in a real HAProxy that answers with the normalised target, and
 # compares each answer with api.normalize (what explain and the CLI use).
-set -u
-cd "$(dirname "$0")/../.."
+T=normalize
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, port_busy
 port=22790
-tmp=$(mktemp -d); pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-if ss -ltn | grep -q "127.0.0.1:$port "; then echo "FAIL normalize/port: 127.0.0.1:$port is busy"; exit 1; fi
+if port_busy $port; then fail port "127.0.0.1:$port is busy"; exit 1; fi
 {
     printf 'global\n    expose-experimental-directives\ndefaults\n    mode http\n'
     printf '    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n'
@@ -17,8 +14,8 @@ if ss -ltn | grep -q "127.0.0.1:$port "; then echo "FAIL normalize/port: 127.0.0
     grep -E 'synroute_odd_target|synroute_norm|http-request normalize-uri' examples/full/haproxy.cfg
     printf '    http-request return status 200 content-type text/plain lf-string "%%[pathq]"\n'
 } > "$tmp/n.cfg"
-[ "$(grep -c normalize-uri "$tmp/n.cfg")" -ge 3 ] || { echo "FAIL normalize/rules: no normalize-uri lines in examples/full/haproxy.cfg"; exit 1; }
-haproxy -db -f "$tmp/n.cfg" >"$tmp/h.log" 2>&1 & pid=$!
+[ "$(grep -c normalize-uri "$tmp/n.cfg")" -ge 3 ] || { fail rules "no normalize-uri lines in examples/full/haproxy.cfg"; exit 1; }
+haproxy -db -f "$tmp/n.cfg" >"$tmp/h.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 cat > "$tmp/paths" <<'P'
 /_matrix/client/v3/sync?since=s1
@@ -55,20 +52,21 @@ while IFS= read -r p; do
     printf '%s\t%s\n' "$p" "$(curl -s --max-time 5 --path-as-is -w '\t%{http_code}' "http://127.0.0.1:$port$p" | tr -d '\n')" >> "$tmp/haproxy.out"
 done < "$tmp/paths"
 lua5.4 - "$tmp/haproxy.out" <<'LUA'
-package.path = "lua/?.lua;" .. package.path
-package.cpath = "build/5.4/?.so;" .. package.cpath
+local kit = dofile("tests/lua/testkit.lua")("normalize")
 local api = require("synroute.api")
 local n = 0
 for line in io.lines(arg[1]) do
     n = n + 1
     local raw, body, status = line:match("^([^\t]*)\t(.*)\t(%d+)$")
     local got, rejected = api.normalize(raw)
+    local name = n .. " " .. raw
     if status == "400" then
-        if rejected then print("ok normalize/" .. n .. " " .. raw .. " (400 in both)")
-        else print(("FAIL normalize/%d %s: HAProxy answers 400, explain routes %s"):format(n, raw, got)) end
+        kit.check(name, rejected, "HAProxy answers 400, explain routes " .. got)
     elseif rejected then
-        print(("FAIL normalize/%d %s: explain says 400, HAProxy routes on %s"):format(n, raw, body))
-    elseif got == body then print("ok normalize/" .. n .. " " .. raw)
-    else print(("FAIL normalize/%d %s: explain sees %s, HAProxy routes on %s"):format(n, raw, got, body)) end
+        kit.fail(name, "explain says 400, HAProxy routes on " .. body)
+    else
+        kit.check(name, got == body, "explain sees " .. got .. ", HAProxy routes on " .. body)
+    end
 end
+kit.finish()
 LUA

@@ -5,15 +5,12 @@
 -- usage: lua test_mas.lua [NAME_PREFIX]
 
 local prefix = (arg and arg[1] or "lua") .. "/mas"
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-local root = here .. "/../.."
-
-local kit = dofile(here .. "/testkit.lua")(prefix)
+local kit = dofile((arg[0]:match("^(.*)tests/") or "") .. "tests/lua/testkit.lua")(prefix)
+local root = kit.root
 local check, eq = kit.check, kit.eq
 
 local mas = require("synroute.mas")
 local api = require("synroute.api")
-local synroute = require("synroute")
 
 -- tokens: two rotating MAS tokens of one user, and a syt_ token of the same user
 local MAT1 = "mat_gaKjIg8xNbe3nNyjOq9wMxEhh2FDEE_3kV79T"
@@ -96,16 +93,14 @@ do
     end
     check("cache/matches-model", bad == nil, bad)
 
-    -- O(1): 200k operations on a full cache of 1000 stay fast and bounded
+    -- 200k operations on a full cache of 1000: it stays bounded
     local big = mas.cache(1000)
-    local t0 = os.clock()
     for i = 1, 200000 do
         big:set(i % 5000, i, 1e9)
         big:get((i * 7) % 5000, 0)
     end
-    local dt = os.clock() - t0
     eq("cache/bounded-under-churn", big:count(), 1000)
-    check("cache/fast", dt < 2, string.format("%.2f s for 400k operations", dt))
+    eq("cache/slots-bounded-under-churn", big.used, 1000)
 end
 
 ---------------------------------------------------------------- resolver
@@ -197,6 +192,8 @@ do -- negative cache: a 401 is retried only after 10 s
     clock.t = 9.9
     lp, why, fetched = r:resolve(MAT_BAD)
     eq("negative/cached", main.calls, 1)
+    eq("negative/cached-no-user", lp, nil)
+    eq("negative/cached-reason", why, "failed recently (cached)")
     eq("negative/cached-not-fetched", fetched, nil)
     clock.t = 10
     r:resolve(MAT_BAD)
@@ -430,15 +427,15 @@ local function load_glue(mas_yaml)
         now = function() return { sec = 0, usec = 0 } end,
     }
     local dir = deployment(mas_yaml)
-    local saved_getenv, saved_core = os.getenv, _ENV.core
-    os.getenv = function(k)
+    -- the glue's globals: HAProxy's `core`, and an environment with SYNROUTE_CONFIG
+    local fake_os = setmetatable({ getenv = function(k)
         if k == "SYNROUTE_CONFIG" then return dir .. "/synroute.yaml" end
-        return saved_getenv(k)
-    end
-    _ENV.core = fake_core
-    local ok, err = pcall(dofile, root .. "/lua/synroute/haproxy.lua")
-    _ENV.core = saved_core
-    os.getenv = saved_getenv
+        return os.getenv(k)
+    end }, { __index = os })
+    local env = setmetatable({ core = fake_core, os = fake_os }, { __index = _G })
+    local chunk, lerr = loadfile(root .. "/lua/synroute/haproxy.lua", "t", env)
+    local ok, err = false, lerr
+    if chunk then ok, err = pcall(chunk) end
     os.execute("rm -rf '" .. dir .. "'")
     return ok, err, table.concat(registered, " ")
 end
@@ -448,6 +445,7 @@ do
     check("glue/off-loads", ok, err)
     eq("glue/off-no-action", reg, "converter:synroute")
     ok, err, reg = load_glue("{ resolve: false, cache_size: 5 }")
+    check("glue/resolve-false-loads", ok, err)
     eq("glue/resolve-false-no-action", reg, "converter:synroute")
     ok, err, reg = load_glue("{ resolve: true, cache_size: 50, timeout: 2s }")
     check("glue/on-loads", ok, err)
@@ -456,27 +454,6 @@ do
     eq("glue/on-cache-size", res and res.cache.size, 50)
     ok, err = load_glue("{ resolve: true, timeout: 2 parsecs }")
     check("glue/bad-timeout-refused", not ok and tostring(err):find("mas.timeout", 1, true) ~= nil, err)
-end
-
----------------------------------------------------------------- lint
-do
-    local file = root .. "/lua/synroute/mas.lua"
-    for _, v in ipairs{ "5.4", "5.3" } do
-        if not os.execute("command -v luac" .. v .. " >/dev/null 2>&1") then
-            -- (Debian 13 has no Lua 5.3: its HAProxy embeds 5.4)
-            print("skip " .. prefix .. "/lint/compiles-" .. v .. ": luac" .. v .. " is not installed here")
-        else
-            local p = io.popen("luac" .. v .. " -p '" .. file .. "' 2>&1; echo rc=$?")
-            local out = p:read("a") or ""
-            p:close()
-            check("lint/compiles-" .. v, out:find("rc=0", 1, true) ~= nil, out)
-        end
-    end
-    local p = io.popen("luac5.4 -l -l -p '" .. file .. "' 2>&1")
-    local listing = p:read("a") or ""
-    p:close()
-    local g = listing:match("[^\n]*SETTABUP[^\n]*_ENV[^\n]*")
-    check("lint/no-globals", listing ~= "" and g == nil, g or "no listing")
 end
 
 kit.finish()

@@ -3,9 +3,7 @@
 -- usage: lua test_units.lua [NAME_PREFIX]
 
 local prefix = (arg and arg[1] or "lua") .. "/unit"
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-
-local kit = dofile(here .. "/testkit.lua")(prefix)
+local kit = dofile((arg[0]:match("^(.*)tests/") or "") .. "tests/lua/testkit.lua")(prefix)
 local check, eq = kit.check, kit.eq
 
 ---------------------------------------------------------------- json (the encoder)
@@ -228,7 +226,7 @@ do
     check("new/two-sources", e == nil and err ~= nil, err)
     e, err = api.new{ pools = "all", version = "one.two" }
     check("new/bad-version", e == nil and tostring(err):find("one.two", 1, true), err)
-    e, err = api.new{ routes = here .. "/no/such/routes.yaml" }
+    e, err = api.new{ routes = kit.root .. "/no/such/routes.yaml" }
     check("new/missing-routes", e == nil and tostring(err):find("no/such/routes.yaml", 1, true), err)
     e, err = api.new{}
     check("new/no-config", e ~= nil and e.dep == nil and #e.backends >= 1, err)
@@ -353,7 +351,7 @@ do
     check("routes/all-errors", doc == nil and type(list) == "table" and #list == 2, err)
     local y, yerr = routes.parse("version: 1\nroutes: [\n", "t.yaml")
     check("routes/yaml-error", y == nil and tostring(yerr):match("^t%.yaml:%d+"), yerr)
-    local f, ferr = routes.load(here .. "/nonexistent.yaml")
+    local f, ferr = routes.load(kit.root .. "/nonexistent.yaml")
     check("routes/missing-file", f == nil and tostring(ferr):find("nonexistent.yaml", 1, true), ferr)
 end
 

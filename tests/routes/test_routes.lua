@@ -16,32 +16,16 @@
 --   (3) tests/routes/version_cases.txt through
 --       require("synroute.api").new{ pools = "all", version = V }.
 
-package.path = "lua/?.lua;"
-package.cpath = "build/5.4/?.so;"
+local kit = dofile((arg[0]:match("^(.*)tests/") or "") .. "tests/lua/testkit.lua")("routes")
+package.path = kit.root .. "/lua/?.lua;" .. package.path
+package.cpath = kit.root .. "/build/5.4/?.so;" .. package.cpath
+local ok, fail, check = kit.ok, kit.fail, kit.check
 
-local DIR = "tests/routes/"
-local ROUTES = "routes/routes.yaml"
+local DIR = kit.root .. "/tests/routes/"
+local ROUTES = kit.root .. "/routes/routes.yaml"
 
-local failures = 0
-local function ok(name) print("ok routes/" .. name) end
-local function fail(name, why)
-    failures = failures + 1
-    print("FAIL routes/" .. name .. ": " .. tostring(why):gsub("\n", " | "))
-end
-local function check(name, cond, why)
-    if cond then ok(name) else fail(name, why) end
-    return cond
-end
-
-local okload, synroute = pcall(require, "synroute")
-local okapi, api
-if okload then okapi, api = pcall(require, "synroute.api") end
-if not okload or not okapi then
-    local err = not okload and synroute or api
-    print("FAIL routes/require: cannot load the synroute modules (build/5.4/synroute.so, lua/synroute/api.lua): "
-        .. tostring(err):gsub("\n", " | "))
-    os.exit(1)
-end
+local synroute = require("synroute")
+local api = require("synroute.api")
 
 ---------------------------------------------------------------------------
 -- helpers
@@ -364,13 +348,9 @@ end
 
 do
     local fixtures = {}
-    local p = io.popen("ls " .. DIR .. " 2>/dev/null")
-    if p then
-        for name in p:lines() do
-            local ver = name:match("^docs%-(%d+%.%d+)%.txt$")
-            if ver then fixtures[#fixtures + 1] = ver end
-        end
-        p:close()
+    for _, path in ipairs(synroute.glob(DIR .. "docs-*.txt") or {}) do
+        local ver = path:match("/docs%-(%d+%.%d+)%.txt$")
+        if ver then fixtures[#fixtures + 1] = ver end
     end
     table.sort(fixtures, function(a, b) return vnum(a) < vnum(b) end)
     local early, mid, latest = false, false, false
@@ -433,4 +413,4 @@ do
     end
 end
 
-if failures > 0 then os.exit(1) end
+kit.finish()

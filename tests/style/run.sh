@@ -3,48 +3,41 @@
 # "ok style/<check>" or "FAIL style/<check>: why" per check; exits 1 if any
 # failed. Each language is one block below; a new check is one more block.
 #
-#   C  clang-format   .clang-format (written for Debian bookworm's
-#                     clang-format 14) over c_ext/ and tests/unit/;
-#                     fix with: clang-format -i c_ext/*.[ch] tests/unit/*.[ch]
-#      cppcheck       c_ext/, warnings + style + performance + portability;
-#                     a finding is fixed, or suppressed inline
-#                     (// cppcheck-suppress id) with a comment saying why
-#      function size  no function in c_ext/ over 80 lines
+#   C    clang-format   .clang-format (written for Debian bookworm's
+#                       clang-format 14) over c_ext/ and tests/unit/;
+#                       fix with: clang-format -i c_ext/*.[ch] tests/unit/*.[ch]
+#        cppcheck       c_ext/, warnings + style + performance + portability;
+#                       a finding is fixed, or suppressed inline
+#                       (// cppcheck-suppress id) with a comment saying why
+#        function size  no function in c_ext/ over 80 lines
+#   Lua  luacheck       .luacheckrc, every Lua file (lua/, tests/, examples/)
+#        compiles       under luac5.4 and luac5.3 (HAProxy 2.6 embeds 5.3;
+#                       where no luac5.3 is installed that half is a skip)
+#        function size  no function in lua/ over 80 lines
 #
 # Missing tools are installed with apt-get (announced on stderr).
-set -u
-cd "$(dirname "$0")/../.."
-rc=0
-
-fail() { echo "FAIL style/$1: $2"; rc=1; }
-
-sudo_=; [ "$(id -u)" = 0 ] || sudo_=sudo
-need() {   # command package: install package when command is missing
-    command -v "$1" >/dev/null 2>&1 && return 0
-    echo "style: installing $2" >&2
-    $sudo_ apt-get update -qq >&2 &&
-        DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "$2" >&2 &&
-        command -v "$1" >/dev/null 2>&1
-}
+T=style
+. "$(dirname -- "$0")/../lib.bash"   # root, ok/fail/skip, need_pkg
 
 c_files=$(ls c_ext/*.[ch] tests/unit/*.[ch])
+lua_files=$(find lua tests examples -name '*.lua' | sort)
 
 # ---- C: clang-format ------------------------------------------------------
-if ! need clang-format clang-format; then
+if ! need_pkg clang-format; then
     fail clang-format "clang-format is missing and could not be installed"
 elif out=$(clang-format --dry-run -Werror $c_files 2>&1); then
-    echo "ok style/clang-format"
+    ok clang-format
 else
     bad=$(echo "$out" | grep -o '^[^:]*\.[ch]:[0-9]*' | sort -u -t: -k1,1 | head -5 | tr '\n' ' ')
     fail clang-format "not formatted: ${bad}(clang-format -i c_ext/*.[ch] tests/unit/*.[ch])"
 fi
 
 # ---- C: cppcheck ----------------------------------------------------------
-if ! need cppcheck cppcheck; then
+if ! need_pkg cppcheck; then
     fail cppcheck "cppcheck is missing and could not be installed"
 elif out=$(cppcheck --enable=warning,style,performance,portability --std=c11 \
                --inline-suppr --quiet --error-exitcode=1 -I c_ext c_ext/ 2>&1); then
-    echo "ok style/cppcheck"
+    ok cppcheck
 else
     fail cppcheck "$(echo "$out" | grep -m3 -E '(error|warning|style|performance|portability):' | tr '\n' ' ')"
 fi
@@ -56,10 +49,35 @@ long=$(awk '
     /^[A-Za-z_].*\(/ && !/;[ \t]*$/ && !/^(typedef|struct|enum|union)/ { start = FNR; name = $0 }
     /^}/ && start { if (FNR - start + 1 > 80) printf "%s:%d %d lines; ", FILENAME, start, FNR - start + 1; start = 0 }
 ' c_ext/*.c)
-if [ -z "$long" ]; then
-    echo "ok style/c-function-size"
+if [ -z "$long" ]; then ok c-function-size; else fail c-function-size "over 80 lines: $long"; fi
+
+# ---- Lua: luacheck -----------------------------------------------------------
+if ! need_pkg lua-check; then
+    fail luacheck "luacheck is missing and could not be installed"
+elif out=$(luacheck --no-color --codes -q $lua_files 2>&1); then
+    ok luacheck
 else
-    fail c-function-size "over 80 lines: $long"
+    fail luacheck "$(echo "$out" | grep -m5 -E '^ +[^ ]+:[0-9]+:' | sed 's/^ *//' | tr '\n' ' ')"
 fi
 
-exit $rc
+# ---- Lua: compiles under every Lua synroute runs on -----------------------
+for v in 5.4 5.3; do
+    if ! command -v "luac$v" >/dev/null 2>&1; then
+        skip "lua-compiles-$v" "luac$v is not installed here"
+        continue
+    fi
+    bad=$(for f in $lua_files; do luac$v -p "$f" 2>&1; done | head -3 | tr '\n' ' ')
+    if [ -z "$bad" ]; then ok "lua-compiles-$v"; else fail "lua-compiles-$v" "$bad"; fi
+done
+
+# ---- Lua: function size -----------------------------------------------------
+# luac lists every function as "function <file:first,last>".
+long=$(for f in lua/synroute/*.lua; do
+    luac5.4 -p -l -l "$f" | sed -n 's/^function <[^>]*:\([0-9]*\),\([0-9]*\)>.*/\1 \2/p' |
+        while read -r a b; do
+            [ $((b - a + 1)) -gt 80 ] && printf '%s:%d %d lines; ' "$f" "$a" $((b - a + 1))
+        done
+done)
+if [ -z "$long" ]; then ok lua-function-size; else fail lua-function-size "over 80 lines: $long"; fi
+
+exit $(( fails > 0 ))

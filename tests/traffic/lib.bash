@@ -22,6 +22,7 @@
 T=${T:-traffic}
 # root, tmp, pids, ok/fail/check, stop_pid, stop_all, cleanup trap, syn, standin
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.bash"
+need_pkg lua-cjson || fail setup "lua-cjson (MAS resolution decodes JSON with it) could not be installed"
 # One traffic test at a time on this machine (they share ports): another
 # checkout or another user of this one may be running them right now.
 exec 9>"${TMPDIR:-/tmp}/synroute-traffic.lock"

@@ -28,6 +28,7 @@
 # by PID (also on Ctrl-C). Prints "ok version/<what>" / "FAIL version/<what>: why".
 T=version
 . "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, stop_all, syn, standin, json_field
+need_pkg lua-cjson || fail setup "lua-cjson (--probe decodes JSON with it) could not be installed"
 versions=(1.65 1.100 1.157)
 
 # ---------------------------------------------------------------------------

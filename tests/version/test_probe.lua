@@ -4,13 +4,9 @@
 local probe = require("synroute.probe")
 local cli = require("synroute.cli")
 local routes = require("synroute.routes")
-local api = require("synroute.api")
 
-local fails = 0
-local function check(name, cond, why)
-    if cond then print("ok version/unit/" .. name)
-    else fails = fails + 1; print("FAIL version/unit/" .. name .. ": " .. tostring(why)) end
-end
+local kit = dofile((arg[0]:match("^(.*)tests/") or "") .. "tests/lua/testkit.lua")("version/unit")
+local check = kit.check
 
 -- version strings Synapse reports -> release
 local REL = {
@@ -46,7 +42,7 @@ check("main_url unix", url({ path = "/run/synapse/main.sock" }) == "http://local
 check("main_url none", probe.main_url({ main = {} }) == nil, "")
 
 -- where a key is in a YAML file
-local w = require("synroute.yamlfile").where(require("synroute.paths").root .. "/tests/version/conf-1.100/synroute.yaml", "synapse_version")
+local w = require("synroute.yamlfile").where(kit.root .. "/tests/version/conf-1.100/synroute.yaml", "synapse_version")
 check("where", w:match("conf%-1%.100/synroute%.yaml:%d+$") and not w:match(":1$"), w)
 check("where missing", require("synroute.yamlfile").where("/nonexistent.yaml", "synapse_version") == "/nonexistent.yaml:1", "")
 
@@ -80,4 +76,4 @@ for i, c in ipairs(C) do
     check("args " .. i .. " " .. c[1] .. " " .. table.concat(c[2], " "), got == c[3], got .. "  want  " .. c[3])
 end
 
-os.exit(fails == 0 and 0 or 1)
+kit.finish()

@@ -41,28 +41,20 @@
 # file failed.
 # Env: VTC_JOBS (parallel files, default 4), VTC_TIMEOUT (per test, default 30 s),
 #      VTC_KEEP=1 keeps the logs directory (filled-in files and logs).
-set -u
-cd "$(dirname "$0")/../.."
-repo=$(pwd)
-vtcdir=$repo/tests/vtc
+T=vtc
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, ok/fail/skip, need_pkg, haproxy_lua
+vtcdir=$root/tests/vtc
 
-need_pkgs=""
-command -v varnishtest >/dev/null 2>&1 || need_pkgs="$need_pkgs varnish"
-command -v haproxy >/dev/null 2>&1 || need_pkgs="$need_pkgs haproxy"
-if [ -n "$need_pkgs" ]; then
-    echo "installing:$need_pkgs"
-    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_pkgs >/dev/null
-fi
+need_pkg varnish haproxy lua-cjson
 for c in varnishtest haproxy; do
-    command -v "$c" >/dev/null 2>&1 || { echo "FAIL vtc/setup: $c not installed"; exit 1; }
+    command -v "$c" >/dev/null 2>&1 || { fail setup "$c not installed"; exit 1; }
 done
 
 # What this HAProxy is and has.
 vv=$(haproxy -vv 2>&1)
 hver=$(sed -n 's/^HA-\{0,1\}Proxy version \([0-9]*\.[0-9]*\).*/\1/p' <<<"$vv" | head -1)
-hlua=$(sed -n 's/^Built with Lua version : Lua \([0-9]*\.[0-9]*\).*/\1/p' <<<"$vv")
-[ -n "$hver" ] || { echo "FAIL vtc/setup: no version in haproxy -vv"; exit 1; }
+hlua=$(haproxy_lua)
+[ -n "$hver" ] || { fail setup "no version in haproxy -vv"; exit 1; }
 has_option() {   # OPT: USE_OPT=1 among the build options, or +OPT in the feature list
     grep -qE "(^|[[:space:]])USE_$1=1([[:space:]]|\$)" <<<"$vv" ||
         grep -E '^Feature list' <<<"$vv" | grep -qE "(^|[[:space:]])\+$1([[:space:]]|\$)"
@@ -70,15 +62,13 @@ has_option() {   # OPT: USE_OPT=1 among the build options, or +OPT in the featur
 vnum() { local a=${1%%.*} b=${1#*.}; echo $((a * 1000 + ${b%%.*})); }
 
 if [ $# -gt 0 ]; then files=("$@"); else files=(tests/vtc/*.vtc); fi
-[ -e "${files[0]}" ] || { echo "FAIL vtc/setup: no .vtc files"; exit 1; }
+[ -e "${files[0]}" ] || { fail setup "no .vtc files"; exit 1; }
 
-# The tests choose their deployment themselves (setenv in the global lines).
-unset SYNROUTE_CONFIG
-
+# (The tests choose their deployment themselves: setenv in the global lines.)
 jobs=${VTC_JOBS:-4}
 tmo=${VTC_TIMEOUT:-30}
-logs=$(mktemp -d "${TMPDIR:-/tmp}/synroute-vtc.XXXXXX")
-[ "${VTC_KEEP:-0}" = 1 ] || trap 'rm -rf "$logs"' EXIT
+logs=$tmp
+if [ "${VTC_KEEP:-0}" = 1 ]; then logs=$(mktemp -d "${TMPDIR:-/tmp}/synroute-vtc.XXXXXX"); echo "logs: $logs"; fi
 mkdir -p "$logs/gen"
 
 # requirements FILE -> nothing if they are met, else "skip: why" / "fail: why"
@@ -182,8 +172,7 @@ for f in "${files[@]}"; do
     grep -q '^#REQUIRE_OPTIONS=.*LUA' "$f" && build_needed=1
 done
 if [ "$build_needed" = 1 ] && [ ! -f "build/$hlua/synroute.so" ]; then
-    make "build/$hlua/synroute.so" >/dev/null 2>&1 ||
-        { echo "FAIL vtc/setup: make build/$hlua/synroute.so (the Lua this HAProxy embeds) failed"; exit 1; }
+    fail setup "build/$hlua/synroute.so (the Lua this HAProxy embeds) is missing (make)"; exit 1
 fi
 for f in "${files[@]}"; do
     name=$(basename "$f" .vtc)
@@ -215,25 +204,23 @@ for f in "${files[@]}"; do
 done
 wait
 
-failed=0
 for f in "${files[@]}"; do
     name=$(basename "$f" .vtc)
     case ${state[$name]} in
-        skip:*) echo "skip vtc/$name: requirement not met: ${state[$name]#skip: }"; continue ;;
-        fail:*) echo "FAIL vtc/$name: ${state[$name]#fail: }"; failed=$((failed + 1)); continue ;;
+        skip:*) skip "$name" "requirement not met: ${state[$name]#skip: }"; continue ;;
+        fail:*) fail "$name" "${state[$name]#fail: }"; continue ;;
     esac
     rc=$(cat "$logs/$name.rc" 2>/dev/null || echo 99)
     if [ "$rc" = 0 ]; then
-        echo "ok vtc/$name"
+        ok "$name"
     elif [ "$rc" = 77 ]; then
         # a `feature` line of the test is not met here: neither ok nor FAIL
-        echo "skip vtc/$name: requirement not met: $(grep -h '^feature cmd' "$f" 2>/dev/null | head -1 | cut -c1-120)"
+        skip "$name" "requirement not met: $(grep -h '^feature cmd' "$f" 2>/dev/null | head -1 | cut -c1-120)"
     else
         why="exit $rc"
         [ "$rc" = 124 ] && why="timed out"
         first=$(grep -m1 -E '^---- ' "$logs/$name.log" | sed 's/^[- ]*//' | cut -c1-200)
-        echo "FAIL vtc/$name: $why${first:+: $first}"
-        failed=$((failed + 1))
+        fail "$name" "$why${first:+: $first}"
     fi
 done
 for f in "${files[@]}"; do
@@ -244,4 +231,4 @@ for f in "${files[@]}"; do
     grep -E '^(----|\*\*\*\*|\*\*\*)' "$logs/$name.log" | tail -40 | sed 's/^/    /'
 done
 echo "vtc: HAProxy $hver${hlua:+ with Lua $hlua}"
-[ "$failed" -eq 0 ]
+exit $(( fails > 0 ))

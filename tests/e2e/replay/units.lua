@@ -4,15 +4,8 @@
 
 local replay = require("synroute.replay")
 
-local fails = 0
-local function check(name, cond, why)
-    if cond then
-        print("ok replay/unit/" .. name)
-    else
-        print("FAIL replay/unit/" .. name .. ": " .. tostring(why))
-        fails = fails + 1
-    end
-end
+local kit = dofile((arg[0]:match("^(.*)tests/") or "") .. "tests/lua/testkit.lua")("replay/unit")
+local check = kit.check
 
 -- field by field: rec must have every key of want with that value
 local function has(name, rec, want, why)
@@ -141,4 +134,4 @@ for _, t in ipairs(nets) do
 end
 check("admin-networks", #bad == 0, table.concat(bad, ", "))
 
-os.exit(fails == 0 and 0 or 1)
+kit.finish()

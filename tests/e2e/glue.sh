@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# tests/lua/test_haproxy.sh - the HAProxy glue (lua/synroute/haproxy.lua), on
-# the HAProxy installed here, whatever Lua it embeds:
+# tests/e2e/glue.sh - the HAProxy glue (lua/synroute/haproxy.lua), on the
+# HAProxy installed here, whatever Lua it embeds:
+#  * it registers nothing that runs Lua per request (the one exception, the
+#    opt-in MAS action, is checked by tests/lua/test_mas.lua);
 #  * `haproxy -c` accepts a config that loads it with lua-load-per-thread and
 #    no lua-prepend-path (repository mode: the glue finds build/<its Lua>/);
-#  * a bad SYNROUTE_CONFIG makes HAProxy refuse to start, with a message;
+#  * a fail SYNROUTE_CONFIG makes HAProxy refuse to start, with a message;
 #  * a checkout without the module for HAProxy's Lua: refused, naming the file;
 #  * installed mode: the layout `make install` writes (simulated under a
 #    scratch prefix P: P/share/lua/<v>/synroute/*.lua with the data directory
@@ -14,37 +16,34 @@
 #    `synroute explain --no-config` prints for the same request (same class,
 #    backend and hash), i.e. HAProxy builds the input string the way api.input does.
 # Prints ok/FAIL lines. Needs haproxy (with Lua 5.3 or 5.4), lua5.4 and curl.
-set -u
-here=$(cd "$(dirname "$0")" && pwd -P)
-root=$(cd "$here/../.." && pwd -P)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-glue.XXXXXX")
-hpid=
-cleanup() {
-    [ -n "$hpid" ] && kill "$hpid" 2>/dev/null && wait "$hpid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-pass=0 fail=0
-ok() { echo "ok lua/glue/$1"; pass=$((pass + 1)); }
-bad() { echo "FAIL lua/glue/$1: $2"; fail=$((fail + 1)); }
+T=glue
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, haproxy_lua, port_busy
 
 if ! command -v haproxy >/dev/null 2>&1; then
-    bad haproxy-present "haproxy is not installed"; exit 1
+    fail haproxy-present "haproxy is not installed"; exit 1
 fi
-hlua=$(haproxy -vv 2>/dev/null | sed -n 's/^Built with Lua version : Lua \([0-9]*\.[0-9]*\).*/\1/p')
+hlua=$(haproxy_lua)
 if [ -z "$hlua" ]; then
-    bad haproxy-lua "haproxy is not built with Lua"; exit 1
+    fail haproxy-lua "haproxy is not built with Lua"; exit 1
 fi
 if [ ! -f "$root/build/$hlua/synroute.so" ]; then
-    bad module-built "build/$hlua/synroute.so is missing (HAProxy here embeds Lua $hlua)"; exit 1
+    fail module-built "build/$hlua/synroute.so is missing (HAProxy here embeds Lua $hlua)"; exit 1
+fi
+
+# the glue registers the converter, and an action only for mas.resolve
+if grep -nE 'register_(action|fetches|service|task|filter)' lua/synroute/haproxy.lua | grep -v '^[0-9]*: *--' |
+        grep -v 'register_action("synroute_mas"'; then
+    fail no-per-request-lua "haproxy.lua registers per-request Lua"
+else
+    ok no-per-request-lua
 fi
 
 # a free port
 port=
-for p in 29471 29473 29477 29479 29483 29489; do
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done 2>/dev/null
-[ -n "$port" ] || port=29491
+for p in 29471 29473 29477 29479 29483 29489 29491; do
+    port_busy $p || { port=$p; break; }
+done
+[ -n "$port" ] || { fail port "29471-29491 are all busy"; exit 1; }
 
 # One backend per possible name: each answers directly with what it got.
 backends=""
@@ -83,10 +82,10 @@ quiet() { [ "$1" = 0 ] && ! grep -qE 'WARNING|ALERT' <<<"$2"; }
 
 # 1. haproxy -c with no deployment
 if [ -f /etc/synroute/synroute.yaml ]; then
-    echo "skip lua/glue/check-valid: /etc/synroute/synroute.yaml exists (not counted)"
+    skip check-valid "/etc/synroute/synroute.yaml exists"
 else
     out=$(env -u SYNROUTE_CONFIG haproxy -c -f "$tmp/h.cfg" 2>&1); rc=$?
-    if quiet $rc "$out"; then ok check-valid; else bad check-valid "rc=$rc: $out"; fi
+    if quiet $rc "$out"; then ok check-valid; else fail check-valid "rc=$rc: $out"; fi
 fi
 
 # 2. a missing / broken deployment makes HAProxy refuse to start
@@ -94,14 +93,14 @@ out=$(SYNROUTE_CONFIG=/nonexistent/synroute.yaml haproxy -c -f "$tmp/h.cfg" 2>&1
 if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'synroute: cannot load /nonexistent/synroute.yaml'; then
     ok check-bad-config-refused
 else
-    bad check-bad-config-refused "rc=$rc: $out"
+    fail check-bad-config-refused "rc=$rc: $out"
 fi
 printf 'this: [is not valid yaml\n' >"$tmp/broken.yaml"
 out=$(SYNROUTE_CONFIG="$tmp/broken.yaml" haproxy -c -f "$tmp/h.cfg" 2>&1); rc=$?
 if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "synroute: cannot load $tmp/broken.yaml"; then
     ok check-broken-config-refused
 else
-    bad check-broken-config-refused "rc=$rc: $out"
+    fail check-broken-config-refused "rc=$rc: $out"
 fi
 # a checkout whose module for this Lua was not built: the glue names the file
 mkdir -p "$tmp/checkout/lua/synroute"
@@ -111,7 +110,7 @@ out=$(env -u SYNROUTE_CONFIG haproxy -c -f "$tmp/nomod.cfg" 2>&1); rc=$?
 if [ $rc -ne 0 ] && grep -qF "synroute: $tmp/checkout/build/$hlua/synroute.so is missing: this HAProxy embeds Lua $hlua" <<<"$out"; then
     ok check-missing-module-refused
 else
-    bad check-missing-module-refused "rc=$rc: $out"
+    fail check-missing-module-refused "rc=$rc: $out"
 fi
 
 # 2b. installed mode: the layout of `make install`, simulated under $P
@@ -139,19 +138,19 @@ if inst_syn haproxy "$dep" -o "$tmp/inst.cfg" 2>"$tmp/inst.err"; then
     grep -q 'lua-prepend-path' "$tmp/inst.cfg" && why="$why; lua-prepend-path in the output"
     grep -vF "$dep" "$tmp/inst.cfg" | grep -qF "$root/" && why="$why; it points into the checkout"
     grep -q "^# Target: HAProxy [0-9.]* with Lua $hlua (" "$tmp/inst.cfg" || why="$why; no target line for Lua $hlua"
-    if [ -z "$why" ]; then ok installed-generate; else bad installed-generate "${why#; }"; fi
+    if [ -z "$why" ]; then ok installed-generate; else fail installed-generate "${why#; }"; fi
 else
-    bad installed-generate "$(head -3 "$tmp/inst.err" | tr '\n' ' ')"
+    fail installed-generate "$(head -3 "$tmp/inst.err" | tr '\n' ' ')"
 fi
 cpath_var=LUA_CPATH_${hlua/./_}
 out=$(env -u SYNROUTE_CONFIG "$cpath_var=$P/lib/lua/$hlua/?.so;;" haproxy -c -f "$tmp/inst.cfg" 2>&1); rc=$?
 if quiet $rc "$out"; then ok installed-haproxy-c
-else bad installed-haproxy-c "rc=$rc: $(grep -m3 -E 'WARNING|ALERT' <<<"$out" | tr '\n' ' ')"; fi
+else fail installed-haproxy-c "rc=$rc: $(grep -m3 -E 'WARNING|ALERT' <<<"$out" | tr '\n' ' ')"; fi
 out=$(env -u SYNROUTE_CONFIG "$cpath_var=$tmp/nowhere/?.so" haproxy -c -f "$tmp/inst.cfg" 2>&1); rc=$?
 if [ $rc -ne 0 ] && grep -qF "synroute: the C module synroute.so for Lua $hlua is not installed" <<<"$out"; then
     ok installed-missing-module-refused
 else
-    bad installed-missing-module-refused "rc=$rc: $(head -c 300 <<<"$out")"
+    fail installed-missing-module-refused "rc=$rc: $(head -c 300 <<<"$out")"
 fi
 # generating for another machine with the other Lua: that Lua's glue path
 other=5.3; [ "$hlua" = 5.3 ] && other=5.4
@@ -159,21 +158,22 @@ if inst_syn haproxy "$dep" --haproxy-version 3.0 --lua-version "$other" 2>/dev/n
         grep -qF "lua-load-per-thread \"$P/share/lua/$other/synroute/haproxy.lua\""; then
     ok installed-other-lua
 else
-    bad installed-other-lua "--lua-version $other does not load $P/share/lua/$other/synroute/haproxy.lua"
+    fail installed-other-lua "--lua-version $other does not load $P/share/lua/$other/synroute/haproxy.lua"
 fi
 
 # 3. live requests
 if [ -f /etc/synroute/synroute.yaml ]; then
-    echo "skip lua/glue/live: /etc/synroute/synroute.yaml exists (not counted)"
-    echo; echo "glue: $pass passed, $fail failed" >&2; [ $fail -eq 0 ]; exit
+    skip live "/etc/synroute/synroute.yaml exists"
+    exit $(( fails > 0 ))
 fi
 env -u SYNROUTE_CONFIG haproxy -db -f "$tmp/h.cfg" >"$tmp/h.log" 2>&1 &
 hpid=$!
+pids+=($hpid)
 i=0
 until curl -s -o /dev/null "http://127.0.0.1:$port/"; do
     i=$((i + 1))
     if [ $i -gt 50 ] || ! kill -0 $hpid 2>/dev/null; then
-        bad live-start "haproxy did not start: $(cat "$tmp/h.log")"; exit 1
+        fail live-start "haproxy did not start: $(cat "$tmp/h.log")"; exit 1
     fi
     sleep 0.1
 done
@@ -201,7 +201,7 @@ live() {
     if [ "$got" = "$wb|$wc|$wh" ]; then
         ok "live-$n $m $t"
     else
-        bad "live-$n $m $t" "haproxy said '$got', explain said '$want'"
+        fail "live-$n $m $t" "haproxy said '$got', explain said '$want'"
     fi
 }
 live GET "/_matrix/client/v3/sync?since=s1" "Bearer $ALICE"
@@ -224,10 +224,9 @@ got=$(curl -s -H "Authorization: Bearer $MAT" -H "Authorization: Bearer $ALICE" 
 want=$("$root/bin/synroute" explain --no-config GET "/_matrix/client/v3/sync?since=s1" -H "Authorization: Bearer $MAT" -H "Authorization: Bearer $ALICE")
 wh=$(printf '%s' "$want" | sed -n 's/.*"hash":"\([^"]*\)".*/\1/p')
 case $want in *'"key":"alice"'*) k=1 ;; *) k=0 ;; esac
-if [ "$got" = "main|sync|$wh" ] && [ $k = 1 ]; then ok "live-$n last-authorization"; else bad "live-$n last-authorization" "$got vs $want"; fi
+if [ "$got" = "main|sync|$wh" ] && [ $k = 1 ]; then ok "live-$n last-authorization"; else fail "live-$n last-authorization" "$got vs $want"; fi
 
 # no raw token in HAProxy's output either
-if grep -q "$ALICE\|$MAT" "$tmp/h.log"; then bad no-token-in-log "token in haproxy log"; else ok no-token-in-log; fi
+if grep -q "$ALICE\|$MAT" "$tmp/h.log"; then fail no-token-in-log "token in haproxy log"; else ok no-token-in-log; fi
 
-echo "glue: $pass passed, $fail failed" >&2
-[ $fail -eq 0 ]
+exit $(( fails > 0 ))
