@@ -54,7 +54,7 @@ commands:
   replay [--config FILE] [--synapse-version V] [--format auto|nginx|haproxy]
          [--map FROM=PROCESS]... [--all] ACCESS_LOG
         replay an nginx "combined" or HAProxy httplog access log (- for stdin):
-        the class and pool synroute would pick per request, a table per class,
+        the class and backend synroute would pick per request, a table per class,
         and the requests whose recorded upstream is not in that pool
         (synroute replay --help for details)
   routes --explain-table [--version V] [--routes FILE]

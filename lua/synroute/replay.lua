@@ -39,9 +39,9 @@ usage: synroute replay [--config FILE] [--synapse-version V] [--format auto|ngin
   Replays an access log of the proxy in front of Synapse today (nginx
   "combined", HAProxy `option httplog`, or synroute's own HAProxy log) through
   the router `synroute explain` uses, and prints what synroute would do:
-  a table per class (count, share, pool), and every request whose recorded
-  upstream is not a server of the pool synroute picks, summarised by
-  (from process -> to pool). ACCESS_LOG "-" reads standard input.
+  a table per class (count, share, backend), and every request whose recorded
+  upstream is not a server of the backend synroute picks, summarised by
+  (from process -> to backend). ACCESS_LOG "-" reads standard input.
 
   --config FILE        synroute.yaml of the deployment (default: $SYNROUTE_CONFIG,
                        else /etc/synroute/synroute.yaml)
@@ -454,7 +454,7 @@ function M.new(eng, dep, maps)
     return self
 end
 
--- The verdict for one parsed request: { class, pool, label, members }
+-- The verdict for one parsed request: { class, backend, label, members }
 function Replay:decide(rec)
     local d = self.eng:explain{ method = rec.method, target = rec.target, src = rec.src }
     if rec.no_query then
@@ -470,17 +470,17 @@ function Replay:decide(rec)
             end
         end
     end
-    local v = { class = d.class, pool = d.backend, route = d.route }
+    local v = { class = d.class, backend = d.backend, route = d.route }
     local path = api.normalize(api.pathq(rec.target))
     if d.reason and d.reason:find("invalid percent%-encoding") then
-        v.pool, v.label, v.answered = "rejected", "rejected (400)", true
+        v.backend, v.label, v.answered = "rejected", "rejected (400)", true
     elseif d.class == "blocked" then
-        v.pool, v.label, v.answered = "blocked", "blocked (404)", true
+        v.backend, v.label, v.answered = "blocked", "blocked (404)", true
     elseif path:sub(1, 16) == "/_synapse/admin/" and not self:admin_ok(rec.src) then
-        v.pool, v.label, v.answered = "forbidden", "forbidden (403, admin_networks)", true
+        v.backend, v.label, v.answered = "forbidden", "forbidden (403, admin_networks)", true
     end
-    v.label = v.label or v.pool
-    v.members = v.answered and {} or pool_members(self.dep, v.pool)
+    v.label = v.label or v.backend
+    v.members = v.answered and {} or pool_members(self.dep, v.backend)
     return v
 end
 
@@ -505,13 +505,13 @@ function Replay:add(lineno, line, format, keep)
     local ck = v.class .. "\0" .. v.label
     local c = self.classes[ck]
     if not c then
-        c = { class = v.class, pool = v.label, count = 0 }
+        c = { class = v.class, backend = v.label, count = 0 }
         self.classes[ck] = c
     end
     c.count = c.count + 1
 
     local item = { line = lineno, method = rec.method, target = rec.target, class = v.class,
-                   pool = v.label, no_query = rec.no_query }
+                   backend = v.label, no_query = rec.no_query }
     if rec.upstream_none then
         self.answered_by_proxy = self.answered_by_proxy + 1
         item.from = "(proxy)"
@@ -547,9 +547,9 @@ function Replay:add(lineno, line, format, keep)
         self.logged = self.logged + 1
         local want_class = rec.logged_class or "-"
         local want_be = rec.logged_backend or "-"
-        local got_class, got_be = v.class, v.pool
-        if v.answered and v.pool ~= "blocked" then got_class, got_be = "-", "-" end
-        if v.pool == "blocked" and want_class == "-" then got_class, got_be = "-", "-" end
+        local got_class, got_be = v.class, v.backend
+        if v.answered and v.backend ~= "blocked" then got_class, got_be = "-", "-" end
+        if v.backend == "blocked" and want_class == "-" then got_class, got_be = "-", "-" end
         if got_class ~= want_class or got_be ~= want_be then
             item.logged = want_class .. "/" .. want_be
             push(self.logged_differ, item)
@@ -595,7 +595,7 @@ function Replay:render_header(w, opts)
         self.eng.version .. (opts.version_note and (", " .. opts.version_note) or "") .. ")")
     w(plural(self.total, "request", "requests") .. (#fmts > 0 and (" (" .. table.concat(fmts, ", ") .. ")") or "") ..
         "; " .. plural(nbad, "line", "lines") .. " not replayed")
-    w("note: access logs carry no Authorization header. Replayed: each request's class and pool.")
+    w("note: access logs carry no Authorization header. Replayed: each request's class and backend.")
     w("      Not replayed: which server of a pool a user's requests stick to (user-keyed")
     w("      stickiness needs the token), and appservice routing of as_tokens sent in the header.")
     if self.formats.synroute then
@@ -612,7 +612,7 @@ function Replay:render_requests(w)
     w("")
     w("requests:")
     for _, it in ipairs(self.decisions) do
-        w(string.format("  line %-6d %-26s %-24s %s%s%s", it.line, it.class, it.pool, request_text(it),
+        w(string.format("  line %-6d %-26s %-24s %s%s%s", it.line, it.class, it.backend, request_text(it),
             it.from and ("  from " .. it.from) or "", it.moved and "  MOVES" or ""))
     end
 end
@@ -630,12 +630,12 @@ end
 
 function Replay:render_classes(w)
     w("")
-    w(string.format("%-22s %8s %7s  %s", "class", "requests", "share", "pool"))
+    w(string.format("%-22s %8s %7s  %s", "class", "requests", "share", "backend"))
     local rows = {}
     for _, c in pairs(self.classes) do rows[#rows + 1] = c end
-    table.sort(rows, function(a, b) return by_count(a.count, b.count, a.class, b.class, a.pool, b.pool) end)
+    table.sort(rows, function(a, b) return by_count(a.count, b.count, a.class, b.class, a.backend, b.backend) end)
     for _, c in ipairs(rows) do
-        w(string.format("%-22s %8d %7s  %s", c.class, c.count, pct(c.count, self.total), c.pool))
+        w(string.format("%-22s %8d %7s  %s", c.class, c.count, pct(c.count, self.total), c.backend))
     end
     w(string.format("%-22s %8d %7s", "total", self.total, pct(self.total, self.total)))
 end
@@ -674,14 +674,14 @@ function Replay:render_moves(w)
     for _, m in pairs(self.moves) do mv[#mv + 1] = m end
     table.sort(mv, function(a, b) return by_count(a.count, b.count, a.from, b.from, a.to, b.to) end)
     w("")
-    w(string.format("  %-28s    %-30s %8s", "from process", "to pool", "requests"))
+    w(string.format("  %-28s    %-30s %8s", "from process", "to backend", "requests"))
     for _, m in ipairs(mv) do
         w(string.format("  %-28s -> %-30s %8d", m.from, m.to, m.count))
     end
     w("")
     w("requests that move:")
     for _, it in ipairs(self.moved) do
-        w(string.format("  line %-6d %s -> %s  %s  (class %s)", it.line, it.from, it.pool, request_text(it), it.class))
+        w(string.format("  line %-6d %s -> %s  %s  (class %s)", it.line, it.from, it.backend, request_text(it), it.class))
     end
     if self.moved.n > self.moved.cap then
         w("  ... " .. (self.moved.n - self.moved.cap) .. " more (--all lists every request)")
@@ -693,7 +693,7 @@ function Replay:render_logged(w)
     w(string.format("synroute's own log: %d of %d requests get the class and backend it logged",
         self.logged - self.logged_differ.n, self.logged))
     for _, it in ipairs(self.logged_differ) do
-        w(string.format("  line %-6d logged %s, replay %s/%s  %s", it.line, it.logged, it.class, it.pool,
+        w(string.format("  line %-6d logged %s, replay %s/%s  %s", it.line, it.logged, it.class, it.backend,
             request_text(it)))
     end
     if self.logged_differ.n > self.logged_differ.cap then

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench.sh - `make bench`: synroute's benchmarks.
+# bench.sh - `make bench`: synroute's benchmarks, run with the benchmark
+# harness in $BENCH_DIR (its request mix mix.tsv and its instr.sh; by
+# default the directory shared/bench next to the checkout):
 #   1. the regex-set micro-benchmark (build/rset_bench): median ns per
 #      classification for the set and for the naive loop over mix.tsv.
-#   2. (placeholder) instructions per request under callgrind - see below.
+#   2. instructions per request under callgrind (instr.sh) - see below.
 # Targets are reported, not asserted. Exit status: 1 only if a benchmark
 # could not run or the set disagreed with the loop.
 set -euo pipefail
@@ -40,9 +42,9 @@ awk -v glue="$ROOT/tests/bench/action_glue.lua" '
     /var\(txn.synroute_in\)|unset-var\(txn.synroute_in\)|field\([123],\|\)/ { next }
     { print }' "$cfg" > "$tmp/action.cfg"
 echo
-echo "== instructions per request (../shared/bench/instr.sh, ${BENCH_ROUNDS:-3} rounds)"
+echo "== instructions per request ($BENCH_DIR/instr.sh, ${BENCH_ROUNDS:-3} rounds)"
 SYNROUTE_ROOT=$ROOT "$BENCH_DIR/instr.sh" --rounds "${BENCH_ROUNDS:-3}" --top 0 \
     --contestant "synroute=env SYNROUTE_ROOT=$ROOT haproxy -db -f $cfg:28090" \
     --contestant "synroute-action=env SYNROUTE_ROOT=$ROOT haproxy -db -f $tmp/action.cfg:28090" \
     | sed -n '/^contestant/,/^medians/p'
-echo "targets (issue 2): beat haproxy-acl; moonshot <= 1.20x plain"
+echo "targets: beat haproxy-acl; moonshot <= 1.20x plain"

@@ -9,8 +9,7 @@
  * asserted): set median <= 150 ns, set >= 10x faster than the loop.
  *
  * usage: rset_bench [routes.yaml] [mix.tsv]
- *   defaults: routes/routes.yaml; $BENCH_DIR/mix.tsv, else
- *   ../shared/bench/mix.tsv (relative to the repo root, where bench.sh runs).
+ *   defaults: routes/routes.yaml; $BENCH_DIR/mix.tsv (bench.sh sets it).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -145,7 +144,7 @@ int main(int argc, char **argv)
     else if (getenv("BENCH_DIR")) {
         snprintf(mixbuf, sizeof mixbuf, "%s/mix.tsv", getenv("BENCH_DIR"));
         mix_path = mixbuf;
-    } else mix_path = "../shared/bench/mix.tsv";
+    } else mix_path = "mix.tsv";
 
     np = load_routes(routes_path, &pats, &masks, &names, &doc);
     if (np < 0) {

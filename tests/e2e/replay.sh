@@ -38,7 +38,7 @@ timeout 20 lua5.4 "$logs/units.lua" || fails=$((fails + 1))
 # ---------------------------------------------------------------- nginx sample
 syn replay --config "$cfg" --all "$logs/nginx-upstream.log" > "$tmp/nu.out" 2> "$tmp/nu.err"; rc=$?
 check nginx/exit-0 "$([ $rc = 0 ] || echo "exit $rc: $(head -3 "$tmp/nu.err")")"
-want_table='class                  requests   share  pool
+want_table='class                  requests   share  backend
 client                        5   15.6%  client
 event_send                    3    9.4%  event_send
 federation                    3    9.4%  federation
@@ -129,7 +129,7 @@ check nginx/map-address "$d"
 
 # ---------------------------------------------------------------- HAProxy httplog sample
 syn replay --config "$cfg" --all "$logs/haproxy-httplog.log" > "$tmp/hl.out" 2>&1; rc=$?
-want_table='class                  requests   share  pool
+want_table='class                  requests   share  backend
 event_send                    2   14.3%  event_send
 sync                          2   14.3%  sync
 admin                         1    7.1%  main

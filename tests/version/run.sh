@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/version/run.sh - version-aware routes (issue 5), end to end.
+# tests/version/run.sh - version-aware routes, end to end.
 #
 #   explain/*   tests/version/cases.tsv: per request, the class and backend
 #               `synroute explain --config` gives under Synapse 1.65, 1.100 and
