@@ -52,7 +52,7 @@ end
 -- table describes it). Newer than the newest, or not a listed release: a
 -- warning (the engine then routes as the newest known release before it).
 -- Also warns about pools that no route reaches at this version.
-function M.check_version(dep, opts, problems, eng)
+local function check_version(dep, opts, problems, eng)
     local v = dep.synapse_version
     local list = v and eng and eng.routes.synapse_versions or {}
     local oldest, latest = list[1], list[#list]
@@ -85,7 +85,7 @@ function M.run(path, opts)
     local extra = {}
     local eng, err = api.new({ dep = dep })
     if not eng then extra[#extra + 1] = dep.file .. ":1: " .. tostring(err) end
-    if eng then M.check_version(dep, opts, extra, eng) end
+    if eng then check_version(dep, opts, extra, eng) end
     if opts.probe then
         for _, p in ipairs(require("synroute.probe").health(dep)) do extra[#extra + 1] = p end
     end

@@ -10,8 +10,8 @@
 --
 --   classes.LIST          every class, in the route table's order of kinds
 --   classes.IS            set of LIST
---   classes.WRITER_LIST   writer classes: each is a stream of Synapse's
---                         stream_writers with the same name; WRITERS: its set
+--   classes.WRITERS       set of the writer classes: each is a stream of
+--                         Synapse's stream_writers with the same name
 --   classes.DEFAULT_KEY   class -> key kind its requests are hashed by (the
 --                         classes with a per-user key); others: none
 --   classes.NAMED_POOLS   pools an admin may name in `pools:` (writer pools
@@ -35,11 +35,10 @@ M.LIST = {
 }
 M.IS = M.set(M.LIST)
 
-M.WRITER_LIST = {
+M.WRITERS = M.set({
     "typing", "to_device", "account_data", "receipts", "presence", "push_rules",
     "device_lists", "thread_subscriptions",
-}
-M.WRITERS = M.set(M.WRITER_LIST)
+})
 
 M.DEFAULT_KEY = {
     sync = "user", initial_sync = "user", federation_send = "origin",

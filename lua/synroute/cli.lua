@@ -135,7 +135,7 @@ local function check_explain(o, pos)
 end
 
 -- Parse explain's arguments. Returns opts | nil, message.
-function M.parse_explain_args(args)
+local function parse_explain_args(args)
     local o, pos, i = { headers = {} }, {}, 1
     while i <= #args do
         local a, err = args[i], nil
@@ -173,7 +173,7 @@ function M.parse_explain_args(args)
 end
 
 function M.explain(args)
-    local o, err = M.parse_explain_args(args)
+    local o, err = parse_explain_args(args)
     if not o then
         return usage_error(err)
     end

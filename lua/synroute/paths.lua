@@ -21,7 +21,7 @@
 --   paths.glue(v)               the HAProxy glue for Lua v ("5.3", "5.4") | nil, why
 --   paths.module_file(v)        repository mode: <root>/build/<v>/synroute.so
 --   paths.lua_version()         "5.3" / "5.4": the Lua running this code
---   paths.normpath(p), paths.dirname(p), paths.join(base, p)   path arithmetic
+--   paths.dirname(p), paths.join(base, p)   path arithmetic (lexical)
 --   paths.abspath(p)            p made absolute against the working directory
 -- No function here raises; a layout problem is a `nil, message` return.
 
@@ -31,7 +31,7 @@ local M = {}
 
 -- "/a/./b/../c" -> "/a/c", "a/../../b" -> "../b": lexical, the file
 -- system is not asked (a symlink followed by ".." is not resolved).
-function M.normpath(p)
+local function normpath(p)
     local abs = p:sub(1, 1) == "/"
     local out = {}
     for seg in p:gmatch("[^/]+") do
@@ -55,16 +55,16 @@ end
 
 -- p relative to the directory base (p itself when absolute), normalised.
 function M.join(base, p)
-    if p:sub(1, 1) == "/" then return M.normpath(p) end
-    return M.normpath(base .. "/" .. p)
+    if p:sub(1, 1) == "/" then return normpath(p) end
+    return normpath(base .. "/" .. p)
 end
 
 -- p made absolute against the working directory (getcwd(3), through the C
 -- module: this must not run before the glue has found the module).
 function M.abspath(p)
-    if p:sub(1, 1) == "/" then return M.normpath(p) end
+    if p:sub(1, 1) == "/" then return normpath(p) end
     local cwd = require("synroute").getcwd()
-    return cwd and M.join(cwd, p) or M.normpath(p)
+    return cwd and M.join(cwd, p) or normpath(p)
 end
 
 -- This file's path, from the chunk name ("@path", as lua, lua-load and
@@ -74,10 +74,10 @@ end
 local function self_file()
     local src = debug.getinfo(1, "S").source
     if type(src) == "string" and src:sub(1, 1) == "@" then
-        return M.normpath(src:sub(2))
+        return normpath(src:sub(2))
     end
     local p = package.searchpath("synroute.paths", package.path)
-    return p and M.normpath(p) or nil
+    return p and normpath(p) or nil
 end
 
 function M.lua_version()
@@ -95,7 +95,7 @@ if INSTALLED_DATADIR:sub(1, 1) ~= "@" then
 else
     M.mode = "repository"
     if M.dir and (M.dir == "lua/synroute" or M.dir:match("/lua/synroute$")) then
-        M.root = M.normpath(M.dir .. "/../..")
+        M.root = normpath(M.dir .. "/../..")
     end
     M.datadir = M.root
 end

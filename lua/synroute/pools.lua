@@ -13,7 +13,6 @@
 --     p.pools    pool -> { servers = { {name=, host=, port=|path=, backup=, where=} },
 --                          writer = true|nil }   (active servers first, natural order)
 --     p.in_pool  pool -> worker name -> true
---   pools.needed_resource(pool) -> "client" | "federation" | "media"
 
 local synroute = require("synroute")
 local classes = require("synroute.classes")
@@ -62,7 +61,7 @@ local function convention_name(n)
     return (s:gsub("_$", ""))
 end
 
-function M.needed_resource(pool)
+local function needed_resource(pool)
     if pool == "federation" or pool == "federation_send" then return "federation" end
     if pool == "media" then return "media" end
     return "client"
@@ -182,7 +181,7 @@ end
 
 -- The servers of one pool: active ones in natural order, then the backups.
 local function pool_servers(pool, members, report)
-    local res = M.needed_resource(pool)
+    local res = needed_resource(pool)
     local act, bak = {}, {}
     for _, mem in ipairs(members) do
         local l = listener_for(mem.proc, res)

@@ -11,7 +11,6 @@
 --   values.server_addr(s)     -> s.path, or host_port(s.host, s.port)
 --   values.endpoint(h, p, path) -> "unix:<path>" | "h:p" (localhost = 127.0.0.1):
 --                                one spelling per listening socket
---   values.ip_bytes(s)        -> { bytes } (4 or 16) | nil
 --   values.network(s)         -> true | nil      ("10.0.0.0/8", "::1", "fd00::/8")
 --   values.in_network(ip, net) -> boolean        (an IPv4 client may be ::ffff:a.b.c.d)
 --   values.sorted_keys(t)     -> keys of t, sorted (as strings)
@@ -118,7 +117,7 @@ local function ip6_bytes(s)
     return t
 end
 
-function M.ip_bytes(s)
+local function ip_bytes(s)
     if type(s) ~= "string" then return nil end
     return ip4_bytes(s) or ip6_bytes(s)
 end
@@ -128,7 +127,7 @@ local function split_network(s)
     if type(s) ~= "string" then return nil end
     local net, bits = s:match("^(.-)/(%d+)$")
     net = net or s
-    local b = M.ip_bytes(net)
+    local b = ip_bytes(net)
     if not b then return nil end
     bits = bits and tonumber(bits) or #b * 8
     if bits > #b * 8 then return nil end
@@ -140,7 +139,7 @@ function M.network(s)
 end
 
 function M.in_network(ip, net)
-    local a = M.ip_bytes(ip)
+    local a = ip_bytes(ip)
     local n, bits = split_network(net)
     if not a or not n then return false end
     if #a == 16 and #n == 4 then
