@@ -5,6 +5,7 @@
 --   require("synroute.check").main({ "examples/full/synroute.yaml" }) -> 0
 
 local api = require("synroute.api")
+local cmdline = require("synroute.cmdline")
 local config = require("synroute.config")
 local routes = require("synroute.routes")
 local values = require("synroute.values")
@@ -93,22 +94,20 @@ function M.run(path, opts)
     return dep
 end
 
-local function parse_args(args)
-    local cfg, opts, skip = nil, {}, false
-    for i, a in ipairs(args) do
-        if skip then skip = false
-        elseif a == "--synapse-version" then
-            opts.synapse_version = args[i + 1]; skip = true
-            if not opts.synapse_version then return nil, USAGE end
-        elseif a == "--probe" then opts.probe = true
-        elseif a == "--quiet" or a == "-q" then opts.quiet = true
-        elseif a == "-h" or a == "--help" then opts.help = true
-        elseif a:sub(1, 1) == "-" then return nil, "unknown option " .. a .. "\n" .. USAGE
-        elseif cfg then return nil, USAGE
-        else cfg = a end
-    end
-    if not cfg and not opts.help then return nil, USAGE end
-    return cfg, opts
+local OPTIONS = {
+    ["--synapse-version"] = { "synapse_version", value = true },
+    ["--probe"] = { "probe" },
+    ["--quiet"] = { "quiet" }, ["-q"] = { "quiet" },
+    ["--help"] = { "help" }, ["-h"] = { "help" },
+}
+
+-- argv -> cfg, opts | nil, message
+local function parse_args(argv)
+    local opts, words = cmdline.parse(argv, OPTIONS)
+    if not opts then return nil, words .. "\n" .. USAGE end
+    if opts.help then return nil, nil, opts end
+    if #words ~= 1 then return nil, USAGE end
+    return words[1], opts
 end
 
 local function print_summary(cfg, dep)
@@ -126,10 +125,10 @@ local function print_summary(cfg, dep)
     end
 end
 
-function M.main(args)
-    local cfg, opts = parse_args(args)
-    if not cfg and type(opts) == "string" then io.stderr:write(opts, "\n"); return 2 end
-    if opts.help then print(USAGE); return 0 end
+function M.main(argv)
+    local cfg, opts, help = parse_args(argv)
+    if help then print(USAGE); return 0 end
+    if not cfg then io.stderr:write(opts, "\n"); return 2 end
     local dep, problems, dep2 = M.run(cfg, opts)
     for _, w in ipairs((dep or dep2 or {}).warnings or {}) do io.stdout:write("warning: ", w, "\n") end
     if not dep then

@@ -11,6 +11,8 @@
 -- Errors go to stderr. `explain` never prints a raw token: the key is the
 -- router's readable key (a localpart, a room, an origin or "th:<hash>").
 
+local cmdline = require("synroute.cmdline")
+
 local M = {}
 
 local USAGE = [[
@@ -55,7 +57,7 @@ commands:
          [--map FROM=PROCESS]... [--all] ACCESS_LOG
         replay an nginx "combined" or HAProxy httplog access log (- for stdin):
         the class and backend synroute would pick per request, a table per class,
-        and the requests whose recorded upstream is not in that pool
+        and the requests whose recorded upstream is not a server of that backend
         (synroute replay --help for details)
   routes --explain-table [--version V] [--routes FILE]
         print how every route pattern compiled in the router's regex set:
@@ -96,12 +98,6 @@ local function default_config()
 end
 M.default_config = default_config
 
--- explain's options that take a value -> the field it goes to
-local EXPLAIN_VALUES = {
-    ["--config"] = "config", ["-c"] = "config", ["--pools"] = "pools", ["--version"] = "version",
-    ["--routes"] = "routes", ["--src"] = "src",
-}
-
 -- A header value as -H gives it | nil, why. HTTP field values cannot carry
 -- CR, LF or NUL: HAProxy rejects such a request, so explain refuses it
 -- rather than guess.
@@ -134,39 +130,22 @@ local function check_explain(o, pos)
     return o
 end
 
+local EXPLAIN_OPTIONS = {
+    ["--config"] = { "config", value = true }, ["-c"] = { "config", value = true },
+    ["--no-config"] = { "no_config" },
+    ["--pools"] = { "pools", value = true },
+    ["--version"] = { "version", value = true },
+    ["--routes"] = { "routes", value = true },
+    ["--src"] = { "src", value = true },
+    ["-H"] = { "headers", value = true, list = true, check = header_arg, attached = true },
+    ["--header"] = { "headers", value = true, list = true, check = header_arg },
+}
+
 -- Parse explain's arguments. Returns opts | nil, message.
-local function parse_explain_args(args)
-    local o, pos, i = { headers = {} }, {}, 1
-    while i <= #args do
-        local a, err = args[i], nil
-        local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-        if name then a = name end
-        local function val()
-            if inline then return inline end
-            i = i + 1
-            if args[i] == nil then return nil, a .. " needs a value" end
-            return args[i]
-        end
-        if EXPLAIN_VALUES[a] then
-            o[EXPLAIN_VALUES[a]], err = val()
-        elseif a == "--no-config" then
-            o.no_config = true
-        elseif a == "-H" or a == "--header" or (a:match("^%-H.") and not name) then
-            local v
-            if a:match("^%-H.") then v = a:sub(3) else v, err = val() end
-            if v then v, err = header_arg(v) end
-            o.headers[#o.headers + 1] = v
-        elseif a == "--" then
-            table.move(args, i + 1, #args, #pos + 1, pos)
-            break
-        elseif a:sub(1, 1) == "-" and a ~= "-" then
-            err = "unknown option " .. a
-        else
-            pos[#pos + 1] = args[i]
-        end
-        if err then return nil, "explain: " .. err end
-        i = i + 1
-    end
+local function parse_explain_args(argv)
+    local o, pos = cmdline.parse(argv, EXPLAIN_OPTIONS)
+    if not o then return nil, "explain: " .. pos end
+    o.headers = o.headers or {}
     local ok, why = check_explain(o, pos)
     if not ok then return nil, "explain: " .. why end
     return o
@@ -321,21 +300,16 @@ end
 
 -- `routes --explain-table`: the router's regex set as set:dump() shows it,
 -- built from the same entries (patterns, methods, ids, in order).
-function M.routes(args)
-    local o, i = {}, 1
-    while i <= #args do
-        local a = args[i]
-        if a == "--explain-table" then
-            o.explain_table = true
-        elseif a == "--version" or a == "--routes" then
-            if args[i + 1] == nil then return usage_error("routes: " .. a .. " needs a value") end
-            o[a:sub(3)] = args[i + 1]
-            i = i + 1
-        else
-            return usage_error("routes: unknown argument " .. a)
-        end
-        i = i + 1
-    end
+local ROUTES_OPTIONS = {
+    ["--explain-table"] = { "explain_table" },
+    ["--version"] = { "version", value = true },
+    ["--routes"] = { "routes", value = true },
+}
+
+function M.routes(argv)
+    local o, words = cmdline.parse(argv, ROUTES_OPTIONS)
+    if not o then return usage_error("routes: " .. words) end
+    if #words > 0 then return usage_error("routes: unknown argument " .. words[1]) end
     if not o.explain_table then return usage_error("routes: give --explain-table") end
     local eng, err = require("synroute.api").new({ version = o.version, routes = o.routes })
     local set

@@ -19,6 +19,7 @@
 -- docs/deployment.md "HAProxy versions").
 
 local api = require("synroute.api")
+local cmdline = require("synroute.cmdline")
 local classes = require("synroute.classes")
 local config = require("synroute.config")
 local paths = require("synroute.paths")
@@ -54,6 +55,11 @@ end
 
 local function q(s) return '"' .. s .. '"' end
 
+-- Append lines to out.
+local function add(out, ...)
+  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
+end
+
 -- opts.glue: path of the HAProxy glue as written into the config
 -- opts.config: string used for SYNROUTE_CONFIG
 local function global_section(dep, opts, out)
@@ -63,48 +69,54 @@ local function global_section(dep, opts, out)
   end
   if dep.nbthread then out[#out + 1] = "    nbthread " .. dep.nbthread end
   if dep.peers and dep.peers["local"] then
-    out[#out + 1] = "    # this node's name in the peers section (haproxy -L <name> overrides it)"
-    out[#out + 1] = "    localpeer " .. dep.peers["local"]
+    add(out,
+      "    # this node's name in the peers section (haproxy -L <name> overrides it)",
+      "    localpeer " .. dep.peers["local"])
   end
-  out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6 and 3.0"
-  out[#out + 1] = "    expose-experimental-directives"
-  out[#out + 1] = "    tune.lua.maxmem 64"
-  out[#out + 1] = "    # the deployment the Lua side loads (it must be set before lua-load)"
-  out[#out + 1] = "    setenv SYNROUTE_CONFIG " .. q(opts.config)
+  add(out,
+    "    # normalize-uri is experimental in HAProxy 2.6 and 3.0",
+    "    expose-experimental-directives",
+    "    tune.lua.maxmem 64",
+    "    # the deployment the Lua side loads (it must be set before lua-load)",
+    "    setenv SYNROUTE_CONFIG " .. q(opts.config))
   if opts.synapse_version then
-    out[#out + 1] = "    # generated with --synapse-version: the Lua side routes for the same release"
-    out[#out + 1] = "    setenv SYNROUTE_SYNAPSE_VERSION " .. q(dep.synapse_version)
+    add(out,
+      "    # generated with --synapse-version: the Lua side routes for the same release",
+      "    setenv SYNROUTE_SYNAPSE_VERSION " .. q(dep.synapse_version))
   end
   if dep.mas and dep.mas.resolve then
-    out[#out + 1] = "    # one Lua state for all threads: MAS resolution shares one token cache"
-    out[#out + 1] = "    lua-load " .. q(opts.glue)
+    add(out,
+      "    # one Lua state for all threads: MAS resolution shares one token cache",
+      "    lua-load " .. q(opts.glue))
   else
-    out[#out + 1] = "    # one Lua state (and router) per thread: converter calls never wait for"
-    out[#out + 1] = "    # the global Lua lock; the module keeps no shared state, so this is safe"
-    out[#out + 1] = "    lua-load-per-thread " .. q(opts.glue)
+    add(out,
+      "    # one Lua state (and router) per thread: converter calls never wait for",
+      "    # the global Lua lock; the module keeps no shared state, so this is safe",
+      "    lua-load-per-thread " .. q(opts.glue))
   end
   out[#out + 1] = ""
 end
 
 local function defaults_section(dep, opts, out)
   local t = dep.timeouts
-  out[#out + 1] = "defaults"
-  out[#out + 1] = "    mode http"
-  out[#out + 1] = "    log global"
-  out[#out + 1] = "    option dontlognull"
-  out[#out + 1] = "    option redispatch"
-  out[#out + 1] = "    retries 2"
-  out[#out + 1] = "    http-reuse safe"
-  out[#out + 1] = "    timeout connect " .. t.connect
-  out[#out + 1] = "    timeout http-request " .. t.http_request
-  out[#out + 1] = "    timeout http-keep-alive " .. t.http_keep_alive
-  out[#out + 1] = "    timeout queue " .. t.queue
-  out[#out + 1] = "    # Synapse holds /sync up to the client's timeout (typically 30 s); initial"
-  out[#out + 1] = "    # syncs of big accounts take minutes. Keep both sides open long enough."
-  out[#out + 1] = "    timeout client " .. t.client
-  out[#out + 1] = "    timeout server " .. t.server
-  out[#out + 1] = "    timeout tunnel " .. t.tunnel
-  out[#out + 1] = "    timeout check " .. t.check
+  add(out,
+    "defaults",
+    "    mode http",
+    "    log global",
+    "    option dontlognull",
+    "    option redispatch",
+    "    retries 2",
+    "    http-reuse safe",
+    "    timeout connect " .. t.connect,
+    "    timeout http-request " .. t.http_request,
+    "    timeout http-keep-alive " .. t.http_keep_alive,
+    "    timeout queue " .. t.queue,
+    "    # Synapse holds /sync up to the client's timeout (typically 30 s); initial",
+    "    # syncs of big accounts take minutes. Keep both sides open long enough.",
+    "    timeout client " .. t.client,
+    "    timeout server " .. t.server,
+    "    timeout tunnel " .. t.tunnel,
+    "    timeout check " .. t.check)
   if t.check_interval ~= "2s" then
     out[#out + 1] = "    default-server inter " .. t.check_interval
   end
@@ -209,17 +221,14 @@ local function frontend_section(dep, opts, out)
   out[#out + 1] = "frontend synapse"
   for _, a in ipairs(dep.listen) do out[#out + 1] = "    bind " .. a end
   if dep.log ~= "none" then
-    out[#out + 1] = "    # never logs the query string (access_token) or Authorization"
-    out[#out + 1] = "    log-format " .. LOG_FORMAT
+    add(out, "    # never logs the query string (access_token) or Authorization", "    log-format " .. LOG_FORMAT)
   end
   frontend_rules(dep, opts, out)
-  out[#out + 1] = "    default_backend main"
-  out[#out + 1] = ""
+  add(out, "    default_backend main", "")
 end
 
 local function check_lines(out)
-  out[#out + 1] = "    option httpchk GET /health"
-  out[#out + 1] = "    http-check expect status 200"
+  add(out, "    option httpchk GET /health", "    http-check expect status 200")
 end
 
 local function main_server(dep, backup)
@@ -246,8 +255,7 @@ end
 
 local function peers_section(dep, out)
   if not dep.peers then return end
-  out[#out + 1] = "# HAProxy nodes that share their stick tables (peers in synroute.yaml)"
-  out[#out + 1] = "peers " .. dep.peers.name
+  add(out, "# HAProxy nodes that share their stick tables (peers in synroute.yaml)", "peers " .. dep.peers.name)
   for _, n in ipairs(dep.peers.nodes) do
     out[#out + 1] = "    peer " .. n.name .. " " .. n.addr
   end
@@ -275,8 +283,9 @@ local function limit_lines(dep, opts, pool, out)
   out[#out + 1] = "    http-request return status 429 content-type application/json hdr Retry-After " .. QUEUE_RETRY_AFTER ..
     " string '" .. limit_body("Too many requests of this kind, try again later", QUEUE_RETRY_AFTER) .. "' if { queue ge " .. l.queue .. " }"
   if l.queue_timeout then out[#out + 1] = "    timeout queue " .. l.queue_timeout end
-  out[#out + 1] = "    # a request that waited the whole 'timeout queue' gets HAProxy's 503: answer it as a 429"
-  out[#out + 1] = "    errorfile 503 " .. q(opts.errors_dir .. "/429-queue.http")
+  add(out,
+    "    # a request that waited the whole 'timeout queue' gets HAProxy's 503: answer it as a 429",
+    "    errorfile 503 " .. q(opts.errors_dir .. "/429-queue.http"))
 end
 
 local function maxconn(dep, pool)
@@ -297,16 +306,18 @@ local function server_line(checked, pool, s, backup, extra)
 end
 
 local function hash_lines(dep, pool, out)
-  out[#out + 1] = "    # sticky by the key the router derived (user, room or origin, hashed);"
-  out[#out + 1] = "    # requests without a key are balanced round robin. Ids come from the"
-  out[#out + 1] = "    # server names (a new server moves only its share of keys); weight 100"
-  out[#out + 1] = "    # gives each server enough points on the hash ring for an even spread."
-  out[#out + 1] = "    balance hash var(txn.synroute_key)"
-  out[#out + 1] = "    hash-type consistent"
+  add(out,
+    "    # sticky by the key the router derived (user, room or origin, hashed);",
+    "    # requests without a key are balanced round robin. Ids come from the",
+    "    # server names (a new server moves only its share of keys); weight 100",
+    "    # gives each server enough points on the hash ring for an even spread.",
+    "    balance hash var(txn.synroute_key)",
+    "    hash-type consistent")
   out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. dep.stick.expire ..
     (dep.peers and (" peers " .. dep.peers.name) or "")
-  out[#out + 1] = "    stick match var(txn.synroute_key)"
-  out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }"
+  add(out,
+    "    stick match var(txn.synroute_key)",
+    "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }")
 end
 
 local function pool_backend(dep, opts, pool, checked, out)
@@ -353,16 +364,16 @@ local function backends(dep, opts, out, used)
   out[#out + 1] = "backend main"
   check_lines(out)
   limit_lines(dep, opts, "main", out)
-  out[#out + 1] = main_server(dep, false) .. maxconn(dep, "main")
-  out[#out + 1] = ""
+  add(out, main_server(dep, false) .. maxconn(dep, "main"), "")
   local checked = {}
   for _, pool in ipairs(values.sorted_keys(dep.pools)) do
     pool_backend(dep, opts, pool, checked, out)
   end
   for _, b in ipairs(empty_backends(dep, used)) do
-    out[#out + 1] = "backend " .. b
-    out[#out + 1] = "    # named by the router but no worker serves it: Matrix JSON 503"
-    out[#out + 1] = ""
+    add(out,
+      "backend " .. b,
+      "    # named by the router but no worker serves it: Matrix JSON 503",
+      "")
   end
   rate_backends(dep, out)
 end
@@ -381,22 +392,23 @@ function M.generate(dep, opts)
   end
   opts.errors_dir = opts.errors_dir or assert(paths.errors_dir, "synroute.paths: no data directory")
   local out = {}
-  out[#out + 1] = "# Generated by synroute - do not edit; regenerate instead:"
-  out[#out + 1] = "#   " .. (opts.cmd or "synroute haproxy synroute.yaml")
+  add(out,
+    "# Generated by synroute - do not edit; regenerate instead:",
+    "#   " .. (opts.cmd or "synroute haproxy synroute.yaml"))
   if opts.portable then
     out[#out + 1] = "# Target: HAProxy " .. target_mod.MIN_HAPROXY .. " or later with Lua " ..
       table.concat(target_mod.LUAS, " or ") .. ". This repository-mode file is the same"
-    out[#out + 1] = "# for every version: the glue loads build/<the Lua HAProxy embeds>/synroute.so."
-    out[#out + 1] = "# Start HAProxy with SYNROUTE_ROOT set to the synroute checkout:"
-    out[#out + 1] = "#   SYNROUTE_ROOT=/path/to/synroute haproxy -f haproxy.cfg"
+    add(out,
+      "# for every version: the glue loads build/<the Lua HAProxy embeds>/synroute.so.",
+      "# Start HAProxy with SYNROUTE_ROOT set to the synroute checkout:",
+      "#   SYNROUTE_ROOT=/path/to/synroute haproxy -f haproxy.cfg")
   elseif t.haproxy then
     out[#out + 1] = "# Target: HAProxy " .. t.haproxy .. " with Lua " .. t.lua ..
       (t.source and (" (" .. t.source .. ")") or "")
   end
   out[#out + 1] = ""
   if opts.snippet then
-    out[#out + 1] = "# Snippet for an existing frontend (e.g. your TLS one)."
-    out[#out + 1] = "# (a) add to your global section:"
+    add(out, "# Snippet for an existing frontend (e.g. your TLS one).", "# (a) add to your global section:")
     local g = {}
     global_section(dep, opts, g)
     for i = 2, #g do
@@ -405,16 +417,16 @@ function M.generate(dep, opts)
     end
     out[#out + 1] = "# (b) add to your defaults: the errorfile lines and timeouts (client " .. dep.timeouts.client ..
       ", server " .. dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") of the full output"
-    out[#out + 1] = "# (c) paste these rules into your frontend, before any use_backend, and set"
-    out[#out + 1] = "#     'default_backend main' there:"
+    add(out,
+      "# (c) paste these rules into your frontend, before any use_backend, and set",
+      "#     'default_backend main' there:")
     frontend_rules(dep, opts, out)
     out[#out + 1] = ""
     if dep.peers then
       out[#out + 1] = "# (d0) the peers section:"
       peers_section(dep, out)
     end
-    out[#out + 1] = "# (d) the backends:"
-    out[#out + 1] = ""
+    add(out, "# (d) the backends:", "")
     backends(dep, opts, out, opts.backends)
   else
     global_section(dep, opts, out)
@@ -430,32 +442,26 @@ end
 local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers] " ..
   "[--synapse-version V] [--haproxy-version V] [--lua-version V] [--haproxy-bin PATH]"
 
-local VALUE_OPTS = {
-  ["-o"] = "outfile", ["--output"] = "outfile", ["--synapse-version"] = "synapse_version",
-  ["--root"] = "root", ["--haproxy-version"] = "haproxy_version", ["--lua-version"] = "lua_version",
-  ["--haproxy-bin"] = "haproxy_bin",
+local OPTIONS = {
+  ["-o"] = { "outfile", value = true }, ["--output"] = { "outfile", value = true },
+  ["--synapse-version"] = { "synapse_version", value = true },
+  ["--root"] = { "root", value = true },
+  ["--haproxy-version"] = { "haproxy_version", value = true },
+  ["--lua-version"] = { "lua_version", value = true },
+  ["--haproxy-bin"] = { "haproxy_bin", value = true },
+  ["--snippet"] = { "snippet" }, ["--portable"] = { "portable" },
+  ["--test-headers"] = { "test_headers" }, ["--probe"] = { "probe" },
+  ["--help"] = { "help" }, ["-h"] = { "help" },
 }
-local FLAGS = { ["--snippet"] = "snippet", ["--portable"] = "portable", ["--test-headers"] = "test_headers",
-                ["--probe"] = "probe" }
 
--- args -> cfg, opts | nil, exit code (the message is written)
-local function parse_args(args)
-  local cfg, opts, words, i = nil, {}, 0, 1
-  while i <= #args do
-    local a = args[i]
-    if VALUE_OPTS[a] then
-      if not args[i + 1] then io.stderr:write(a, " needs a value\n", USAGE, "\n"); return nil, 2 end
-      opts[VALUE_OPTS[a]] = args[i + 1]
-      i = i + 1
-    elseif FLAGS[a] then opts[FLAGS[a]] = true
-    elseif a == "-h" or a == "--help" then print(USAGE); return nil, 0
-    elseif a:sub(1, 1) == "-" and a ~= "-" then io.stderr:write("unknown option ", a, "\n", USAGE, "\n"); return nil, 2
-    else cfg, words = cfg or a, words + 1 end
-    i = i + 1
-  end
-  if not cfg or words > 1 then io.stderr:write(USAGE, "\n"); return nil, 2 end
+-- argv -> cfg, opts | nil, exit code (the message is written)
+local function parse_args(argv)
+  local opts, words = cmdline.parse(argv, OPTIONS)
+  if not opts then io.stderr:write(words, "\n", USAGE, "\n"); return nil, 2 end
+  if opts.help then print(USAGE); return nil, 0 end
+  if #words ~= 1 then io.stderr:write(USAGE, "\n"); return nil, 2 end
   if opts.portable and opts.root then io.stderr:write("give either --portable or --root, not both\n"); return nil, 2 end
-  return cfg, opts
+  return words[1], opts
 end
 
 -- The target HAProxy and its Lua (synroute.target) | nil (the message is written).
@@ -562,8 +568,8 @@ local function write_output(text, outfile)
   return 0
 end
 
-function M.main(args)
-  local cfg, opts = parse_args(args)
+function M.main(argv)
+  local cfg, opts = parse_args(argv)
   if not cfg then return opts end
   local dep, problems = config.load(cfg, { synapse_version = opts.synapse_version })
   if not dep then

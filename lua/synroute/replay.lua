@@ -28,6 +28,7 @@
 
 local synroute = require("synroute")
 local api = require("synroute.api")
+local cmdline = require("synroute.cmdline")
 local values = require("synroute.values")
 
 local M = {}
@@ -439,6 +440,17 @@ local function push(list, item)
     if list.n <= list.cap then list[list.n] = item end
 end
 
+-- Count one more of t[key], which starts as `first` (with count 0).
+local function tally(t, key, first)
+    local e = t[key]
+    if not e then
+        e = first
+        e.count = 0
+        t[key] = e
+    end
+    e.count = e.count + 1
+end
+
 local Replay = {}
 Replay.__index = Replay
 
@@ -502,13 +514,7 @@ function Replay:add(lineno, line, format, keep)
     self.total = self.total + 1
     self.formats[rec.format] = (self.formats[rec.format] or 0) + 1
     local v = self:decide(rec)
-    local ck = v.class .. "\0" .. v.label
-    local c = self.classes[ck]
-    if not c then
-        c = { class = v.class, backend = v.label, count = 0 }
-        self.classes[ck] = c
-    end
-    c.count = c.count + 1
+    tally(self.classes, v.class .. "\0" .. v.label, { class = v.class, backend = v.label })
 
     local item = { line = lineno, method = rec.method, target = rec.target, class = v.class,
                    backend = v.label, no_query = rec.no_query }
@@ -532,13 +538,7 @@ function Replay:add(lineno, line, format, keep)
             if not subset(set, v.members) then
                 item.moved = true
                 push(self.moved, item)
-                local mk = item.from .. "\0" .. v.label
-                local m = self.moves[mk]
-                if not m then
-                    m = { from = item.from, to = v.label, count = 0 }
-                    self.moves[mk] = m
-                end
-                m.count = m.count + 1
+                tally(self.moves, item.from .. "\0" .. v.label, { from = item.from, to = v.label })
             end
         end
     end
@@ -720,55 +720,31 @@ local function usage_error(msg)
     return 2
 end
 
-function M.parse_args(args)
-    local o = { maps = {}, format = "auto" }
-    local pos = {}
-    local i = 1
-    while i <= #args do
-        local a = args[i]
-        local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-        if name then a = name end
-        local function val()
-            if inline then return inline end
-            i = i + 1
-            if args[i] == nil then return nil, a .. " needs a value" end
-            return args[i]
-        end
-        local v, err
-        if a == "--config" or a == "-c" then
-            v, err = val(); o.config = v
-        elseif a == "--synapse-version" then
-            v, err = val(); o.version = v
-        elseif a == "--format" then
-            v, err = val(); o.format = v
-            if v and not PARSERS[v] then err = "--format must be auto, nginx or haproxy, not " .. string.format("%q", v) end
-        elseif a == "--map" then
-            v, err = val()
-            if v then o.maps[#o.maps + 1] = v end
-        elseif a == "--all" and not inline then
-            o.all = true
-        elseif a == "--help" or a == "-h" then
-            o.help = true
-        elseif a == "--" then
-            for j = i + 1, #args do pos[#pos + 1] = args[j] end
-            break
-        elseif a:sub(1, 1) == "-" and a ~= "-" then
-            return nil, "unknown option " .. a
-        else
-            pos[#pos + 1] = args[i]
-        end
-        if err then return nil, err end
-        i = i + 1
-    end
+local OPTIONS = {
+    ["--config"] = { "config", value = true }, ["-c"] = { "config", value = true },
+    ["--synapse-version"] = { "version", value = true },
+    ["--format"] = { "format", value = true, check = function(v)
+        if PARSERS[v] then return v end
+        return nil, "--format must be auto, nginx or haproxy, not " .. string.format("%q", v)
+    end },
+    ["--map"] = { "maps", value = true, list = true },
+    ["--all"] = { "all" },
+    ["--help"] = { "help" }, ["-h"] = { "help" },
+}
+
+function M.parse_args(argv)
+    local o, pos = cmdline.parse(argv, OPTIONS)
+    if not o then return nil, pos end
+    o.maps, o.format = o.maps or {}, o.format or "auto"
     if o.help then return o end
     if #pos ~= 1 then return nil, "expected one ACCESS_LOG (or - for standard input)" end
     o.log = pos[1]
     return o
 end
 
-function M.main(args, env)
+function M.main(argv, env)
     env = env or {}
-    local o, err = M.parse_args(args or {})
+    local o, err = M.parse_args(argv or {})
     if not o then return usage_error(err) end
     if o.help then
         io.stdout:write(M.USAGE)

@@ -239,27 +239,25 @@ function V:entry_pattern(e, c, entry)
 end
 
 function V:entry_refine(e, c, entry)
-    local refine, alt = e.refine, e.alt_class
-    if refine ~= nil then
-        local l = self:line(e, "refine") or c.line
-        if type(refine) ~= "string" or not M.REFINES[refine] then
-            self:err(l, "%s: refine must be since or pos, not %s", c.name, describe(refine))
-        elseif alt == nil then
-            self:err(l, "%s: refine without alt_class", c.name)
-        end
-        entry.refine = refine
+    local refine = e.refine
+    if refine == nil then return end
+    local l = self:line(e, "refine") or c.line
+    if type(refine) ~= "string" or not M.REFINES[refine] then
+        self:err(l, "%s: refine must be since or pos, not %s", c.name, describe(refine))
+    elseif e.alt_class == nil then
+        self:err(l, "%s: refine without alt_class", c.name)
     end
-    if alt ~= nil then
-        local l = self:line(e, "alt_class") or c.line
-        if type(alt) ~= "string" or not classes.IS[alt] then
-            self:err(l, "%s: unknown alt_class %s", c.name, describe(alt))
-        elseif refine == nil then
-            self:err(l, "%s: alt_class without refine", c.name)
-        elseif alt == entry.class then
-            self:err(l, "%s: alt_class is the same as class", c.name)
-        end
-        entry.alt_class = alt
-    end
+    entry.refine = refine
+end
+
+function V:entry_alt_class(e, c, entry)
+    local alt = e.alt_class
+    if alt == nil then return end
+    local why = (type(alt) ~= "string" or not classes.IS[alt]) and ("unknown alt_class " .. describe(alt))
+        or (e.refine == nil and "alt_class without refine")
+        or (alt == entry.class and "alt_class is the same as class")
+    if why then self:err(self:line(e, "alt_class") or c.line, "%s: %s", c.name, why) end
+    entry.alt_class = alt
 end
 
 function V:entry_key(e, c, entry)
@@ -315,6 +313,7 @@ function V:entry(rs, i)
     self:entry_class(e, c, entry)
     self:entry_pattern(e, c, entry)
     self:entry_refine(e, c, entry)
+    self:entry_alt_class(e, c, entry)
     self:entry_key(e, c, entry)
     self:entry_methods(e, c, entry)
     self:entry_versions(e, c, entry)
@@ -350,34 +349,24 @@ local function validate(doc, pos, file)
     return v.out
 end
 
-local function finish(doc, errs)
-    if not doc then
-        return nil, table.concat(errs, "\n"), errs
-    end
-    return doc
+-- What the YAML loader gave (doc, pos | nil, msg) -> the validated doc |
+-- nil, "file:line: msg\n...", { "file:line: msg", ... }
+local function finish(name, doc, pos)
+    if not doc then return nil, pos, { pos } end
+    local out, errs = validate(doc, pos, name)
+    if not out then return nil, table.concat(errs, "\n"), errs end
+    return out
 end
 
 function M.load(path)
-    if type(path) ~= "string" then
-        error("routes.load: path must be a string", 2)
-    end
-    local doc, pos = synroute.yaml_load(path)
-    if not doc then
-        return nil, pos, { pos }
-    end
-    return finish(validate(doc, pos, path))
+    if type(path) ~= "string" then error("routes.load: path must be a string", 2) end
+    return finish(path, synroute.yaml_load(path))
 end
 
 function M.parse(str, name)
-    if type(str) ~= "string" then
-        error("routes.parse: expected a string", 2)
-    end
+    if type(str) ~= "string" then error("routes.parse: expected a string", 2) end
     name = name or "routes.yaml"
-    local doc, pos = synroute.yaml_parse(str, name)
-    if not doc then
-        return nil, pos, { pos }
-    end
-    return finish(validate(doc, pos, name))
+    return finish(name, synroute.yaml_parse(str, name))
 end
 
 -- The entries in effect for Synapse version `version` (default: the newest
