@@ -7,11 +7,13 @@
 --     s     the values, defaults applied (docs/design.md "Deployment model")
 --     at(path) -> "file:line" of a value: at("limits.sync"), at("listen.2")
 --   settings.SCHEMA
+--   settings.check(schema, doc, report) -> the same for another schema
 --
 -- A schema entry (a table) is one of
 --   a value    type     a checker of TYPES below (durations, sizes, ... are
 --                       synroute.values'); or check = function(v) -> value | nil, why
 --              min/max  range (integers; durations in seconds)
+--              enum     the values it may take (a list)
 --              default  the value when the key is absent (null counts as absent)
 --              expect   the message for a bad value: "<path>: <expect>"
 --   a list     type = "strings": a string or a list of strings; item = a
@@ -254,6 +256,7 @@ local function check_scalar(e, v, path, where, ctx)
     end
     local ok, val, mag = TYPES[e.type](v)
     if ok and ((e.min and mag < e.min) or (e.max and mag > e.max)) then ok = false end
+    if ok and e.enum and not classes.set(e.enum)[val] then ok = false end
     if not ok then
         ctx.report:problem(where, say(path, e.expect))
         return nil
@@ -346,11 +349,15 @@ function check_entry(e, v, parent, key, path, ctx)
     return check_section(e, v, where, path, ctx)
 end
 
-function M.read(doc, report)
+function M.check(schema, doc, report)
     local ctx = { doc = doc, report = report, where = {}, present = {} }
     function ctx.at(path) return ctx.where[path] or (doc.file .. ":1") end
-    local s = check_section(M.SCHEMA, doc.root, doc.file .. ":1", "", ctx) or {}
+    local s = check_section(schema, doc.root, doc.file .. ":1", "", ctx) or {}
     return s, ctx.at
+end
+
+function M.read(doc, report)
+    return M.check(M.SCHEMA, doc, report)
 end
 
 return M

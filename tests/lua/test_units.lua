@@ -71,6 +71,52 @@ eq("values/natural", (function()
     return table.concat(t, " ")
 end)(), "w-1 w-2 w-10")
 
+---------------------------------------------------------------- settings: the schema walk
+do
+    local settings = require("synroute.settings")
+    local yamlfile = require("synroute.yamlfile")
+    local path = os.tmpname()
+    -- problems and values of `text` checked against `schema`
+    local function walk(schema, text)
+        local f = assert(io.open(path, "w"))
+        f:write(text)
+        f:close()
+        local report = yamlfile.report()
+        local s, at = settings.check(schema, report:load(path), report)
+        local msgs = {}
+        for _, p in ipairs(report.problems) do msgs[#msgs + 1] = (p:gsub("^[^:]*:", "")) end
+        return s, table.concat(msgs, " | "), at
+    end
+    local SCHEMA = { expect = "expected a mapping", keys = {
+        mode = { type = "string", enum = { "fast", "safe" }, default = "safe", expect = "expected fast or safe" },
+        n = { type = "integer", min = 1, max = 9, expect = "expected 1 to 9" },
+        wait = { type = "duration", min = 1, default = "5s", expect = "expected a duration like 5s" },
+        sec = { keys = { a = { type = "boolean", default = true, expect = "expected true or false" } },
+                expect = "expected a mapping with a" },
+        opt = { optional = true, expect = "expected a mapping", keys = { b = { type = "string", required = true,
+                expect = "expected a string" } } },
+        names = { optional = true, expect = "expected a mapping of names",
+                  each = { name = function(k) if k:match("^x") then return "names: '" .. k .. "' starts with x" end end,
+                           short = "list", keys = { list = { type = "strings" }, extra = { type = "string" } } } },
+    } }
+    local s, msgs = walk(SCHEMA, "{}\n")
+    eq("settings/defaults", s.mode .. " " .. s.wait .. " " .. tostring(s.sec.a) .. " " .. tostring(s.opt), "safe 5s true nil")
+    eq("settings/defaults-no-problem", msgs, "")
+    s, msgs = walk(SCHEMA, "mode: slow\nn: 10\nwait: 500ms\nsec: [1]\nopt: {}\nzz: 1\n")
+    eq("settings/messages", msgs, "1: mode: expected fast or safe | 2: n: expected 1 to 9 | 5: opt.b: expected a string" ..
+        " | 4: sec: expected a mapping with a | 3: wait: expected a duration like 5s" ..
+        " | 6: unknown setting 'zz' (mode, n, names, opt, sec, wait)")
+    local at
+    s, msgs, at = walk(SCHEMA, "mode: fast\nnames:\n  a: [w1, w2]\n  b: { list: w3, extra: e }\n  xy: [z]\n")
+    eq("settings/enum-ok", s.mode, "fast")
+    eq("settings/short-form", table.concat(s.names.a.list, ",") .. " " .. table.concat(s.names.b.list, ",") ..
+        " " .. s.names.b.extra, "w1,w2 w3 e")
+    eq("settings/each-name", msgs, "5: names: 'xy' starts with x")
+    eq("settings/at-short-form", at("names.a.list.2"), path .. ":3")
+    eq("settings/at-absent", at("names.c"), path .. ":1")
+    os.remove(path)
+end
+
 ---------------------------------------------------------------- policy (pure)
 local policy = require("synroute.policy")
 local function dep_with(pools, serves_media)
