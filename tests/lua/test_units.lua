@@ -103,6 +103,7 @@ do
     eq("settings/defaults", s.mode .. " " .. s.wait .. " " .. tostring(s.sec.a) .. " " .. tostring(s.opt), "safe 5s true nil")
     eq("settings/defaults-no-problem", msgs, "")
     s, msgs = walk(SCHEMA, "mode: slow\nn: 10\nwait: 500ms\nsec: [1]\nopt: {}\nzz: 1\n")
+    eq("settings/bad-values-unset", tostring(s.mode) .. " " .. tostring(s.n) .. " " .. tostring(s.sec), "nil nil nil")
     eq("settings/messages", msgs, "1: mode: expected fast or safe | 2: n: expected 1 to 9 | 5: opt.b: expected a string" ..
         " | 4: sec: expected a mapping with a | 3: wait: expected a duration like 5s" ..
         " | 6: unknown setting 'zz' (mode, n, names, opt, sec, wait)")
