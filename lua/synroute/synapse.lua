@@ -75,7 +75,10 @@ local function homeserver_files(s, at, base, report)
         if #files == 0 then empty = empty or { item, where } end
         for _, f in ipairs(files) do out[#out + 1] = { f, where } end
     end
-    if empty then
+    -- an empty conf.d is fine; no homeserver file at all is not
+    if empty and #out == 0 then
+        report:problem(empty[2], "synapse.homeserver: '" .. empty[1] .. "' matches no file")
+    elseif empty then
         report:warn(empty[2], "synapse.homeserver: '" .. empty[1] .. "' matches no file")
     end
     return out
