@@ -101,6 +101,8 @@ local OPTIONS = {
     ["--help"] = { "help" }, ["-h"] = { "help" },
 }
 
+M.OPTIONS = OPTIONS
+
 -- argv -> cfg, opts | nil, message
 local function parse_args(argv)
     local opts, words = cmdline.parse(argv, OPTIONS)

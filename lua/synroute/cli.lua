@@ -185,20 +185,16 @@ local function delegate(modname, args)
     return require(modname).main(args)
 end
 
--- Options of check / haproxy that take a value (so their value is not
--- mistaken for the CONFIG argument).
-local VALUE_OPTS = {
-    check = { ["--synapse-version"] = true },
-    haproxy = { ["-o"] = true, ["--output"] = true, ["--root"] = true, ["--synapse-version"] = true,
-                ["--haproxy-version"] = true, ["--lua-version"] = true, ["--haproxy-bin"] = true },
-}
+-- The module of check / haproxy: its OPTIONS say which options take a
+-- value (so that a value is not mistaken for the CONFIG argument).
+local MODULES = { check = "synroute.check", haproxy = "synroute.haproxy_gen" }
 
 -- Split off --probe / --probe-url. Returns { probe=, url=, cfg=, version=, rest= } | nil, err.
 -- `rest` keeps --probe (the module then also checks /health of every server)
 -- and drops --probe-url.
 function M.parse_probe_args(cmd, args)
     local o = { rest = {} }
-    local values = VALUE_OPTS[cmd] or {}
+    local spec = MODULES[cmd] and require(MODULES[cmd]).OPTIONS or {}
     local i = 1
     while i <= #args do
         local a = args[i]
@@ -213,7 +209,7 @@ function M.parse_probe_args(cmd, args)
         elseif a == "--probe" then
             o.probe = true
             o.rest[#o.rest + 1] = a
-        elseif values[a] then
+        elseif spec[a] and spec[a].value then
             o.rest[#o.rest + 1] = a
             if args[i + 1] ~= nil then
                 o.rest[#o.rest + 1] = args[i + 1]
@@ -331,8 +327,8 @@ end
 local COMMANDS = {
     explain = M.explain,
     routes = M.routes,
-    check = function(args) return with_probe("check", "synroute.check", args) end,
-    haproxy = function(args) return with_probe("haproxy", "synroute.haproxy_gen", args) end,
+    check = function(args) return with_probe("check", MODULES.check, args) end,
+    haproxy = function(args) return with_probe("haproxy", MODULES.haproxy, args) end,
     replay = function(args)
         return require("synroute.replay").main(args, { default_config = default_config() })
     end,

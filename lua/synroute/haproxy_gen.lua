@@ -454,6 +454,8 @@ local OPTIONS = {
   ["--help"] = { "help" }, ["-h"] = { "help" },
 }
 
+M.OPTIONS = OPTIONS
+
 -- argv -> cfg, opts | nil, exit code (the message is written)
 local function parse_args(argv)
   local opts, words = cmdline.parse(argv, OPTIONS)

@@ -17,7 +17,7 @@
 --   m.as_tokens     { { token=, sender=, id= } } from app_service_config_files
 -- process  = { name=, app=, file=, where=, listeners = { listener }, enable_media_repo= }
 -- listener = { where=, type=, port=|path=, host=, names = { resource = true },
---              x_forwarded=, public=, replication=, owner= }
+--              x_forwarded=, public=, replication= }
 --
 -- Several homeserver files: Synapse reads its -c files in order and each
 -- file's top-level keys replace the same keys of the files before it (a
@@ -169,8 +169,9 @@ local function parse_listener(doc, list, i, report)
     return rec
 end
 
--- doc.root[key] (or t[key]) as listeners of process `owner`, whose address
--- comes from its bind address, else instance_map, else loopback.
+-- t[key] (t a table of doc) as the listeners of process `owner`; a
+-- listener's address is its bind address, else the owner's instance_map
+-- entry, else loopback.
 local function parse_listeners(doc, t, key, owner, imap, report)
     local out, list = {}, t[key]
     if is_null(list) then return out end
@@ -182,7 +183,6 @@ local function parse_listeners(doc, t, key, owner, imap, report)
     for i = 1, #list do
         local rec = parse_listener(doc, list, i, report)
         if rec then
-            rec.owner = owner
             rec.host = rec.bind or (mapped and type(mapped.host) == "string" and mapped.host ~= "" and mapped.host)
                 or "127.0.0.1"
             out[#out + 1] = rec
