@@ -36,6 +36,7 @@ run_suite agree     bash tests/e2e/agree.sh
 run_suite normalize bash tests/e2e/normalize.sh
 run_suite safe      bash tests/e2e/safe_defaults.sh
 run_suite version   bash tests/version/run.sh
+run_suite package   bash tests/platform/package.sh
 for t in tests/traffic/*.sh; do
     [ -f "$t" ] && run_suite "traffic-$(basename "$t" .sh)" bash "$t"
 done
