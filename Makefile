@@ -53,7 +53,8 @@ BUILD_PKGS := gcc libc6-dev make pkg-config liblua5.3-dev liblua5.4-dev libpcre2
 DEMO_PKGS  := lua5.4 haproxy curl iproute2
 BENCH_PKGS := lua5.4 haproxy curl iproute2 valgrind wrk nginx-light debootstrap
 TEST_PKGS  := lua5.3 lua5.4 lua-cjson lua-argparse lua-check haproxy varnish valgrind wrk \
-              nginx-light curl iproute2 procps clang libclang-rt-dev debootstrap debhelper dpkg-dev lintian
+              nginx-light curl iproute2 procps clang libclang-rt-dev debootstrap build-essential debhelper \
+              dpkg-dev lintian
 
 .PHONY: all deps build-deps chroot-pkgs test test-deps demo bench unit install uninstall deb clean
 .DELETE_ON_ERROR:
@@ -190,7 +191,7 @@ uninstall:
 # tree's build/ alone. Result: build/deb/synroute_<version>_<arch>.deb.
 deb:
 	@for c in dpkg-buildpackage dh; do command -v $$c >/dev/null 2>&1 || { \
-	  echo "synroute: make deb needs debhelper and dpkg-dev (apt-get install debhelper dpkg-dev; make test installs them)" >&2; exit 1; }; done
+	  echo "synroute: make deb needs debhelper, dpkg-dev and build-essential (apt-get install them; make test does)" >&2; exit 1; }; done
 	rm -rf build/deb && mkdir -p build/deb/src
 	bash tests/platform/copy-tree.sh . build/deb/src
 	cd build/deb/src && dpkg-buildpackage -b -us -uc
