@@ -188,13 +188,14 @@ uninstall:
 # == Debian package ===========================================================
 # Built from a copy of the checkout (the files git knows, plus new ones not
 # ignored) in build/deb/, so that dpkg-buildpackage's clean step leaves this
-# tree's build/ alone. Result: build/deb/synroute_<version>_<arch>.deb.
+# tree's build/ alone. Result: build/deb/synroute_<version>_<arch>.deb (and the
+# source package, so that lintian sees both).
 deb:
 	@for c in dpkg-buildpackage dh; do command -v $$c >/dev/null 2>&1 || { \
 	  echo "synroute: make deb needs debhelper, dpkg-dev and build-essential (apt-get install them; make test does)" >&2; exit 1; }; done
 	rm -rf build/deb && mkdir -p build/deb/src
 	bash tests/platform/copy-tree.sh . build/deb/src
-	cd build/deb/src && dpkg-buildpackage -b -us -uc
+	cd build/deb/src && dpkg-buildpackage -us -uc
 	@ls -1 build/deb/*.deb
 
 # == clean ====================================================================

@@ -16,7 +16,7 @@ dep=$dir/deployment/synroute.yaml
 fails=0
 pids=()
 ok() { echo "ok $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
+fail() { echo "FAIL $T/$1: $(tr '\n' ' ' <<<"$2")"; fails=$((fails + 1)); }
 check() { if [ -z "$2" ]; then ok "$1"; else fail "$1" "$2"; fi; }
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; }
 trap cleanup EXIT
@@ -75,8 +75,12 @@ check explain-default-config "$(grep -q '"backend"' <<<"$out" || echo "$out")"
 cfg=$dir/haproxy.cfg
 out=$(synroute haproxy "$dep" -o "$cfg" 2>&1); rc=$?
 check generate "$([ $rc = 0 ] && [ -s "$cfg" ] || echo "exit $rc: $out")"
-check generate-no-prepend-path "$(grep -n 'lua-prepend-path' "$cfg" | head -3)"
-check generate-loads-installed-glue "$(grep -qE '^\s*lua-load(-per-thread)? +"?/usr/share/lua/5\.4/synroute/haproxy\.lua' "$cfg" || echo "does not load /usr/share/lua/5.4/synroute/haproxy.lua: $(grep -m2 'lua-load' "$cfg")")"
+if [ -s "$cfg" ]; then
+    check generate-no-prepend-path "$(grep -n 'lua-prepend-path' "$cfg" | head -3)"
+    check generate-loads-installed-glue "$(grep -qE '^\s*lua-load(-per-thread)? +"?/usr/share/lua/5\.4/synroute/haproxy\.lua' "$cfg" || echo "does not load /usr/share/lua/5.4/synroute/haproxy.lua: $(grep -m2 'lua-load' "$cfg")")"
+else
+    fail generate-output "no configuration was generated"
+fi
 out=$(haproxy -c -f "$cfg" 2>&1); rc=$?
 check haproxy-c "$([ $rc = 0 ] || echo "exit $rc: $(tail -5 <<<"$out")")"
 check haproxy-c-no-warnings "$(grep -E 'WARNING|ALERT' <<<"$out" | head -3)"

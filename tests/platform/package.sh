@@ -134,7 +134,7 @@ if ! command -v lintian >/dev/null 2>&1; then
     fail lintian/errors "lintian is not installed"
 else
     changes=$(ls build/deb/synroute_*.changes 2>/dev/null | head -1)
-    lintian --info --display-info --pedantic --tag-display-limit 0 "${changes:-$deb}" > build/deb/lintian.txt 2>&1
+    lintian --display-info --pedantic --tag-display-limit 0 "${changes:-$deb}" > build/deb/lintian.txt 2>&1
     sed 's/^/# lintian: /' build/deb/lintian.txt
     errors=$(grep -c '^E: ' build/deb/lintian.txt)
     check lintian/errors "$([ "$errors" = 0 ] || grep '^E: ' build/deb/lintian.txt | head -5 | tr '\n' ' ')"
