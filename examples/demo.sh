@@ -23,8 +23,12 @@ export LUA_CPATH="$root/build/5.4/?.so;;"
 die() { echo "demo: $*" >&2; exit 1; }
 command -v haproxy >/dev/null || die "haproxy is not installed (run: make demo)"
 command -v curl >/dev/null || die "curl is not installed (run: make demo)"
-[ -f "$root/build/5.3/synroute.so" ] || die "$root/build/5.3/synroute.so is missing (run: make)"
-[ -f "$root/build/5.4/synroute.so" ] || die "$root/build/5.4/synroute.so is missing (run: make)"
+# the CLI runs lua5.4; HAProxy loads the module for the Lua it embeds
+hlua=$(haproxy -vv 2>/dev/null | sed -n 's/^Built with Lua version : Lua \([0-9]*\.[0-9]*\).*/\1/p')
+[ -n "$hlua" ] || die "this haproxy is not built with Lua"
+for v in 5.4 "$hlua"; do
+    [ -f "$root/build/$v/synroute.so" ] || die "$root/build/$v/synroute.so is missing (run: make)"
+done
 
 synroute() { "$root/bin/synroute" "$@"; }
 standin() { lua5.4 "$root/tests/standin/standin.lua" "$@"; }

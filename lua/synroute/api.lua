@@ -18,7 +18,7 @@
 --   pools   = "all" | { "generic", "sync", ... } : a synthetic deployment whose
 --             pools are these (no servers); main serves media unless "media" is a pool
 --   version = Synapse version, overrides dep.synapse_version (default: newest known)
---   routes  = path of routes.yaml (default <root>/routes/routes.yaml next to lua/)
+--   routes  = path of routes.yaml (default: synroute.paths.routes_file)
 -- At most one of config, dep, pools.
 
 local synroute = require("synroute")
@@ -27,32 +27,14 @@ local policy = require("synroute.policy")
 
 local M = {}
 
--- <root> = the directory above lua/synroute/ (this file's location).
-local function find_root()
-    local src = debug.getinfo(1, "S").source
-    if src:sub(1, 1) == "@" then
-        local dir = src:sub(2):match("^(.*)/lua/synroute/[^/]+$")
-        if dir then
-            return dir == "" and "/" or dir
-        end
-        if src:sub(2):match("^lua/synroute/[^/]+$") then
-            return "."
-        end
-    end
-    local p = package.searchpath("synroute.api", package.path)
-    if p then
-        local dir = p:match("^(.*)/lua/synroute/api%.lua$")
-        if dir then return dir end
-        if p:match("^lua/synroute/api%.lua$") then return "." end
-    end
-    return nil
-end
+-- Where the files are (repository or installed layout): synroute.paths.
+local paths = require("synroute.paths")
 
-M.root = find_root()
+-- The checkout (repository mode), else nil.
+M.root = paths.root
 
 function M.default_routes_path()
-    if not M.root then return nil end
-    return M.root .. "/routes/routes.yaml"
+    return paths.routes_file
 end
 
 -- Pool names a deployment may have: every class except main/blocked, plus

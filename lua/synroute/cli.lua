@@ -31,8 +31,16 @@ commands:
   check CONFIG [--probe] [--synapse-version V]
         check a deployment; prints every problem with file:line
   haproxy CONFIG [-o FILE] [--portable] [--snippet] [--probe] [--synapse-version V]
-        generate the HAProxy configuration for a deployment
-        --portable       paths relative to "${SYNROUTE_ROOT}" (as the examples are)
+          [--haproxy-version V --lua-version V | --haproxy-bin PATH]
+        generate the HAProxy configuration for a deployment, for the HAProxy
+        (and the Lua inside it) that `haproxy -vv` names: the one in PATH, or
+        $SYNROUTE_HAPROXY_BIN. To generate for another machine, set
+        haproxy: { version: "3.0", lua: "5.4" } in synroute.yaml, or:
+        --haproxy-version V  the target HAProxy release (2.6 or later)
+        --lua-version V      the Lua version it embeds (5.3 or 5.4)
+        --haproxy-bin PATH   ask this HAProxy binary (overrides the setting)
+        --portable       repository mode: paths relative to "${SYNROUTE_ROOT}"
+                         (a checkout), as the examples are
         --snippet        only the global lines, frontend rules and backends, for
                          an existing (e.g. TLS) frontend
         --synapse-version V  route for Synapse V instead of synapse_version
@@ -212,7 +220,8 @@ end
 -- mistaken for the CONFIG argument).
 local VALUE_OPTS = {
     check = { ["--synapse-version"] = true },
-    haproxy = { ["-o"] = true, ["--output"] = true, ["--root"] = true, ["--synapse-version"] = true },
+    haproxy = { ["-o"] = true, ["--output"] = true, ["--root"] = true, ["--synapse-version"] = true,
+                ["--haproxy-version"] = true, ["--lua-version"] = true, ["--haproxy-bin"] = true },
 }
 
 -- Split off --probe / --probe-url. Returns { probe=, url=, cfg=, version=, rest= } | nil, err.

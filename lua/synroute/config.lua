@@ -87,7 +87,7 @@ local GENERIC_APPS = {
 local TOP_KEYS = {
   synapse = true, synapse_version = true, listen = true, admin_networks = true,
   hash_secret = true, pools = true, stick = true, timeouts = true, log = true,
-  nbthread = true, limits = true, peers = true, mas = true,
+  nbthread = true, limits = true, peers = true, mas = true, haproxy = true,
 }
 local TIMEOUT_KEYS = {
   connect = "5s", client = "180s", server = "180s", tunnel = "1h",
@@ -681,6 +681,31 @@ function M.load(path, opts)
           problem(ctx, w, "mas: unknown setting '" .. tostring(k) .. "' (resolve, cache_size, timeout)")
         end
       end
+    end
+  end
+
+  -- haproxy: the target HAProxy when it is not the one `synroute haproxy`
+  -- finds in PATH (generating for another machine); see synroute.target
+  if not is_null(root.haproxy, null) then
+    local h = root.haproxy
+    if type(h) ~= "table" or h[1] ~= nil then
+      problem(ctx, at(file, rpos, root, "haproxy"), "haproxy: expected a mapping with version and lua, like { version: \"3.0\", lua: \"5.4\" }")
+    else
+      local target = require("synroute.target")
+      local rec = {}
+      for _, k in ipairs(sorted_keys(h)) do
+        local v, w = h[k], at(file, rpos, h, k)
+        if k == "version" then
+          local ok, err = target.check_haproxy(v)
+          if ok then rec.version = ok else problem(ctx, w, "haproxy.version: " .. err) end
+        elseif k == "lua" then
+          local ok, err = target.check_lua(v)
+          if ok then rec.lua = ok else problem(ctx, w, "haproxy.lua: " .. err) end
+        else
+          problem(ctx, w, "haproxy: unknown setting '" .. tostring(k) .. "' (version, lua)")
+        end
+      end
+      dep.haproxy = rec
     end
   end
 

@@ -1,14 +1,26 @@
--- synroute.haproxy_gen: `synroute haproxy CONFIG [-o FILE] [--portable] [--snippet]`
--- writes an HAProxy 2.6 configuration for the deployment described by CONFIG.
+-- synroute.haproxy_gen: `synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] ...`
+-- writes an HAProxy configuration for the deployment described by CONFIG,
+-- for the target HAProxy (2.6 or later) and the Lua it embeds (synroute.target).
 --
 --   local gen = require("synroute.haproxy_gen")
---   local text, err = gen.generate(dep, { root = "/usr/share/synroute", config = "/etc/synroute/synroute.yaml" })
+--   local text = gen.generate(dep, { target = { haproxy = "3.0", lua = "5.4" } })
 --   gen.main(args) -> exit code
 --
+-- Where the output points HAProxy at (synroute.paths):
+--   installed mode   <PREFIX>/share/lua/<target Lua>/synroute/haproxy.lua and
+--                    <DATADIR>/haproxy/errors
+--   repository mode  <root>/lua/synroute/haproxy.lua and <root>/haproxy/errors
+--   --portable       the same with <root> = "${SYNROUTE_ROOT}"
+-- None needs lua-prepend-path: the glue sets up its own search paths.
+--
 -- The output is deterministic: pools and servers are sorted, nothing depends
--- on the time or the machine (with --portable not even on the install path).
+-- on the time or the machine (with --portable not even on the install path
+-- or the target: no directive differs between the supported versions, see
+-- docs/deployment.md "HAProxy versions").
 
 local config = require("synroute.config")
+local paths = require("synroute.paths")
+local target_mod = require("synroute.target")
 
 local M = {}
 
@@ -44,25 +56,11 @@ local function srvname(n)
   return (n:gsub("[^%w%._:%-]", "_"))
 end
 
--- Where this file is: <root>/lua/synroute/haproxy_gen.lua
-local function script_root()
-  local src = debug.getinfo(1, "S").source
-  if src:sub(1, 1) == "@" then
-    local p = config.abspath(src:sub(2))
-    local root = p:match("^(.*)/lua/synroute/[^/]*$")
-    if root then return root end
-  end
-  return config.abspath(".")
-end
-M.script_root = script_root
-
 local function q(s) return '"' .. s .. '"' end
 
--- opts.root: string used for the synroute root (absolute path or "${SYNROUTE_ROOT}")
+-- opts.glue: path of the HAProxy glue as written into the config
 -- opts.config: string used for SYNROUTE_CONFIG
--- opts.cmd: the regenerate command recorded in the header
 local function global_section(dep, opts, out)
-  local root = opts.root
   out[#out + 1] = "global"
   if dep.log ~= "none" then
     out[#out + 1] = "    log " .. (dep.log or "stdout format raw local0 info")
@@ -72,15 +70,9 @@ local function global_section(dep, opts, out)
     out[#out + 1] = "    # this node's name in the peers section (haproxy -L <name> overrides it)"
     out[#out + 1] = "    localpeer " .. dep.peers["local"]
   end
-  out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6"
+  out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6 and 3.0"
   out[#out + 1] = "    expose-experimental-directives"
   out[#out + 1] = "    tune.lua.maxmem 64"
-  if opts.portable then
-    out[#out + 1] = "    # SYNROUTE_ROOT from the environment, else the `make install` location"
-    out[#out + 1] = "    presetenv SYNROUTE_ROOT /usr/local/share/synroute"
-  end
-  out[#out + 1] = "    lua-prepend-path " .. q(root .. "/lua/?.lua")
-  out[#out + 1] = "    lua-prepend-path " .. q(root .. "/build/5.3/?.so") .. " cpath"
   out[#out + 1] = "    # the deployment the Lua side loads (it must be set before lua-load)"
   out[#out + 1] = "    setenv SYNROUTE_CONFIG " .. q(opts.config)
   if opts.synapse_version then
@@ -89,18 +81,17 @@ local function global_section(dep, opts, out)
   end
   if dep.mas and dep.mas.resolve then
     out[#out + 1] = "    # one Lua state for all threads: MAS resolution shares one token cache"
-    out[#out + 1] = "    lua-load " .. q(root .. "/lua/synroute/haproxy.lua")
+    out[#out + 1] = "    lua-load " .. q(opts.glue)
   else
     out[#out + 1] = "    # one Lua state (and router) per thread: converter calls never wait for"
     out[#out + 1] = "    # the global Lua lock; the module keeps no shared state, so this is safe"
-    out[#out + 1] = "    lua-load-per-thread " .. q(root .. "/lua/synroute/haproxy.lua")
+    out[#out + 1] = "    lua-load-per-thread " .. q(opts.glue)
   end
   out[#out + 1] = ""
 end
 
 local function defaults_section(dep, opts, out)
   local t = dep.timeouts
-  local root = opts.root
   out[#out + 1] = "defaults"
   out[#out + 1] = "    mode http"
   out[#out + 1] = "    log global"
@@ -123,7 +114,7 @@ local function defaults_section(dep, opts, out)
   end
   out[#out + 1] = "    # Matrix JSON bodies for the errors HAProxy itself produces"
   for _, code in ipairs({ 400, 403, 404, 408, 429, 500, 502, 503, 504 }) do
-    out[#out + 1] = "    errorfile " .. code .. " " .. q(root .. "/haproxy/errors/" .. code .. ".http")
+    out[#out + 1] = "    errorfile " .. code .. " " .. q(opts.errors_dir .. "/" .. code .. ".http")
   end
   out[#out + 1] = ""
 end
@@ -144,8 +135,8 @@ local function frontend_rules(dep, opts, out, indent)
   L("#    One substring test decides whether any rule can change something: \"//\",")
   L("#    \"/.\" or \"%\" anywhere. Most requests have none and skip all five rewrites, which")
   L("#    are no-ops on targets without them. Invalid percent-encoding is answered 400")
-  L("#    (strict). (2.6 ignores the condition of path-strip-dotdot/percent-* unless")
-  L("#    their option is given, hence full/strict.)")
+  L("#    (strict). (HAProxy 2.6 and 3.0 ignore the condition of path-strip-dotdot and")
+  L("#    percent-* unless their option is given, hence full/strict.)")
   L("acl synroute_odd_target url -m sub // /. %")
   L("http-request set-var(txn.synroute_norm) bool(1) if synroute_odd_target")
   L("http-request normalize-uri path-merge-slashes if { var(txn.synroute_norm) -m bool }")
@@ -220,8 +211,10 @@ local LOG_FORMAT = '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac
 local function frontend_section(dep, opts, out)
   out[#out + 1] = "frontend synapse"
   for _, a in ipairs(dep.listen) do out[#out + 1] = "    bind " .. a end
-  out[#out + 1] = "    # never logs the query string (access_token) or Authorization"
-  out[#out + 1] = "    log-format " .. LOG_FORMAT
+  if dep.log ~= "none" then
+    out[#out + 1] = "    # never logs the query string (access_token) or Authorization"
+    out[#out + 1] = "    log-format " .. LOG_FORMAT
+  end
   frontend_rules(dep, opts, out)
   out[#out + 1] = "    default_backend main"
   out[#out + 1] = ""
@@ -273,7 +266,7 @@ local function peers_section(dep, out)
   out[#out + 1] = ""
 end
 
-local function backends(dep, out, used)
+local function backends(dep, opts, out, used)
   -- a backend the router may name but no pool provides: empty, so it answers 503
   local extra = {}
   for _, b in ipairs(used or {}) do
@@ -292,7 +285,7 @@ local function backends(dep, out, used)
       " string '" .. M.limit_body("Too many requests of this kind, try again later", M.QUEUE_RETRY_AFTER) .. "' if { queue ge " .. l.queue .. " }"
     if l.queue_timeout then out[#out + 1] = "    timeout queue " .. l.queue_timeout end
     out[#out + 1] = "    # a request that waited the whole 'timeout queue' gets HAProxy's 503: answer it as a 429"
-    out[#out + 1] = "    errorfile 503 " .. q(M.errors_dir .. "/429-queue.http")
+    out[#out + 1] = "    errorfile 503 " .. q(opts.errors_dir .. "/429-queue.http")
   end
   local function maxconn(pool) return limits[pool] and (" maxconn " .. limits[pool].maxconn) or "" end
   out[#out + 1] = "backend main"
@@ -376,17 +369,31 @@ local function backends(dep, out, used)
   end
 end
 
+-- opts: target = { haproxy = "3.0", lua = "5.4", source = ... } (synroute.target),
+-- glue / errors_dir (as written into the config; default: synroute.paths for
+-- the target's Lua), config (SYNROUTE_CONFIG; default dep.file), portable,
+-- snippet, test_headers, synapse_version, cmd (recorded in the header),
+-- backends (names the router may produce).
 function M.generate(dep, opts)
   opts = opts or {}
-  opts.root = opts.root or script_root()
+  local t = opts.target or {}
   opts.config = opts.config or dep.file
-  M.errors_dir = opts.root .. "/haproxy/errors"
+  if not opts.glue then
+    opts.glue = assert(paths.glue(t.lua or paths.lua_version()))
+  end
+  opts.errors_dir = opts.errors_dir or assert(paths.errors_dir, "synroute.paths: no data directory")
   local out = {}
   out[#out + 1] = "# Generated by synroute - do not edit; regenerate instead:"
   out[#out + 1] = "#   " .. (opts.cmd or "synroute haproxy synroute.yaml")
   if opts.portable then
-    out[#out + 1] = "# Start with SYNROUTE_ROOT set to the synroute install (or repository) directory:"
-    out[#out + 1] = "#   SYNROUTE_ROOT=/usr/local/share/synroute haproxy -f haproxy.cfg"
+    out[#out + 1] = "# Target: HAProxy " .. target_mod.MIN_HAPROXY .. " or later with Lua " ..
+      table.concat(target_mod.LUAS, " or ") .. ". This repository-mode file is the same"
+    out[#out + 1] = "# for every version: the glue loads build/<the Lua HAProxy embeds>/synroute.so."
+    out[#out + 1] = "# Start HAProxy with SYNROUTE_ROOT set to the synroute checkout:"
+    out[#out + 1] = "#   SYNROUTE_ROOT=/path/to/synroute haproxy -f haproxy.cfg"
+  elseif t.haproxy then
+    out[#out + 1] = "# Target: HAProxy " .. t.haproxy .. " with Lua " .. t.lua ..
+      (t.source and (" (" .. t.source .. ")") or "")
   end
   out[#out + 1] = ""
   if opts.snippet then
@@ -396,7 +403,7 @@ function M.generate(dep, opts)
     global_section(dep, opts, g)
     for i = 2, #g do
       local line = g[i]:gsub("^%s+", "")
-      if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") and not line:match("^presetenv ") then out[#out + 1] = "#     " .. line end
+      if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") then out[#out + 1] = "#     " .. line end
     end
     out[#out + 1] = "# (b) add to your defaults: the errorfile lines and timeouts (client " .. dep.timeouts.client ..
       ", server " .. dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") of the full output"
@@ -410,25 +417,32 @@ function M.generate(dep, opts)
     end
     out[#out + 1] = "# (d) the backends:"
     out[#out + 1] = ""
-    backends(dep, out, opts.backends)
+    backends(dep, opts, out, opts.backends)
   else
     global_section(dep, opts, out)
     peers_section(dep, out)
     defaults_section(dep, opts, out)
     frontend_section(dep, opts, out)
-    backends(dep, out, opts.backends)
+    backends(dep, opts, out, opts.backends)
   end
   while out[#out] == "" do out[#out] = nil end
   return table.concat(out, "\n") .. "\n"
 end
 
-local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers] [--synapse-version V]"
+local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers] " ..
+  "[--synapse-version V] [--haproxy-version V] [--lua-version V] [--haproxy-bin PATH]"
 
 -- Path of `p` relative to `root` if it is inside it.
 local function relative_to(root, p)
   if p:sub(1, #root + 1) == root .. "/" then return p:sub(#root + 2) end
   return nil
 end
+
+local VALUE_OPTS = {
+  ["-o"] = "outfile", ["--output"] = "outfile", ["--synapse-version"] = "synapse_version",
+  ["--root"] = "root", ["--haproxy-version"] = "haproxy_version", ["--lua-version"] = "lua_version",
+  ["--haproxy-bin"] = "haproxy_bin",
+}
 
 function M.main(args)
   local cfg, outfile
@@ -437,23 +451,22 @@ function M.main(args)
   local i = 1
   while i <= #args do
     local a = args[i]
-    if a == "-o" or a == "--output" then
-      outfile = args[i + 1]; i = i + 1
-      if not outfile then io.stderr:write(USAGE, "\n"); return 2 end
+    if VALUE_OPTS[a] then
+      local v = args[i + 1]; i = i + 1
+      if not v then io.stderr:write(a, " needs a value\n", USAGE, "\n"); return 2 end
+      opts[VALUE_OPTS[a]] = v
     elseif a == "--snippet" then opts.snippet = true
     elseif a == "--portable" then opts.portable = true
     elseif a == "--test-headers" then opts.test_headers = true
     elseif a == "--probe" then opts.probe = true
-    elseif a == "--synapse-version" then opts.synapse_version = args[i + 1]; i = i + 1
-      if not opts.synapse_version then io.stderr:write(USAGE, "\n"); return 2 end
-    elseif a == "--root" then opts.root = args[i + 1]; i = i + 1
-      if not opts.root then io.stderr:write(USAGE, "\n"); return 2 end
     elseif a == "-h" or a == "--help" then print(USAGE); return 0
     elseif a:sub(1, 1) == "-" and a ~= "-" then io.stderr:write("unknown option ", a, "\n", USAGE, "\n"); return 2
     else cfg = cfg or a; words[#words + 1] = a end
     i = i + 1
   end
+  outfile = opts.outfile
   if not cfg or #words > 1 then io.stderr:write(USAGE, "\n"); return 2 end
+  if opts.portable and opts.root then io.stderr:write("give either --portable or --root, not both\n"); return 2 end
 
   local dep, problems = config.load(cfg, { synapse_version = opts.synapse_version })
   if not dep then
@@ -461,22 +474,66 @@ function M.main(args)
     io.stderr:write(#problems, " problem", #problems == 1 and "" or "s", " in ", cfg, "; no HAProxy config written\n")
     return 1
   end
-  local real_root = script_root()
+  local env_bin = os.getenv("SYNROUTE_HAPROXY_BIN")
+  if env_bin == "" then env_bin = nil end
+  local tgt, terr = target_mod.resolve{
+    haproxy_version = opts.haproxy_version, lua_version = opts.lua_version,
+    bin = opts.haproxy_bin or env_bin, bin_explicit = opts.haproxy_bin ~= nil,
+    setting = dep.haproxy,
+  }
+  if not tgt then io.stderr:write("synroute haproxy: ", terr, "\n"); return 1 end
+  opts.target = tgt
+  if not target_mod.tested(tgt.haproxy) then
+    io.stderr:write("warning: HAProxy ", tgt.haproxy, " is not one of the versions synroute is tested with (",
+      table.concat(target_mod.TESTED, ", "), ")\n")
+  end
+  local local_target = tgt.source:find(" -vv", 1, true) ~= nil
   local cmd = { "synroute haproxy" }
   if opts.portable then
-    local rel = relative_to(real_root, dep.file)
+    if paths.mode ~= "repository" or not paths.root then
+      io.stderr:write("--portable: only for a synroute checkout (repository mode); this synroute is installed\n")
+      return 2
+    end
+    local rel = relative_to(paths.root, dep.file)
     if not rel then
-      io.stderr:write("--portable: ", dep.file, " is not inside ", real_root, "\n")
+      io.stderr:write("--portable: ", dep.file, " is not inside ", paths.root, "\n")
       return 2
     end
     opts.config = "${SYNROUTE_ROOT}/" .. rel
-    opts.root = "${SYNROUTE_ROOT}"
+    opts.glue = "${SYNROUTE_ROOT}/lua/synroute/haproxy.lua"
+    opts.errors_dir = "${SYNROUTE_ROOT}/haproxy/errors"
     cmd[#cmd + 1] = "--portable"
     cmd[#cmd + 1] = rel
   else
-    opts.root = opts.root or real_root
+    if opts.root then
+      local r = paths.abspath(opts.root)
+      opts.glue = r .. "/lua/synroute/haproxy.lua"
+      opts.errors_dir = r .. "/haproxy/errors"
+    else
+      local glue, gerr = paths.glue(tgt.lua)
+      if not glue then io.stderr:write("synroute haproxy: ", gerr, "\n"); return 1 end
+      opts.glue, opts.errors_dir = glue, paths.errors_dir
+      if local_target then
+        -- generating for this machine: what the config will load must be here
+        local need = paths.mode == "installed" and glue or paths.module_file(tgt.lua)
+        local f = io.open(need, "rb")
+        if f then f:close()
+        elseif paths.mode == "installed" then
+          io.stderr:write("synroute haproxy: ", need, " is missing: the target HAProxy ", tgt.haproxy,
+            " embeds Lua ", tgt.lua, "; install synroute for Lua ", tgt.lua, "\n")
+          return 1
+        else
+          io.stderr:write("warning: ", need, " is missing: HAProxy ", tgt.haproxy, " embeds Lua ", tgt.lua,
+            "; build it (make build/", tgt.lua, "/synroute.so) before starting HAProxy\n")
+        end
+      end
+    end
     opts.config = dep.file
     cmd[#cmd + 1] = dep.file
+    for _, o in ipairs{ { "--haproxy-version", "haproxy_version" }, { "--lua-version", "lua_version" },
+                        { "--haproxy-bin", "haproxy_bin" } } do
+      if opts[o[2]] then cmd[#cmd + 1] = o[1]; cmd[#cmd + 1] = opts[o[2]] end
+    end
   end
   if opts.snippet then cmd[#cmd + 1] = "--snippet" end
   if opts.test_headers then cmd[#cmd + 1] = "--test-headers" end

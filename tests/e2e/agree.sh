@@ -11,7 +11,9 @@
 #
 # tests/e2e/agree/prepare.lua computes every explain in one lua5.4 process
 # (require("synroute.api"), the code path of `synroute explain`) and writes an
-# HAProxy config: the design.md frontend rules on 127.0.0.1:23000, one backend
+# HAProxy config: the converter's frontend rules (design.md "Per-request flow",
+# without the path normalisation and path ACL of the generated frontend, which
+# explain does not do) on 127.0.0.1:23000, one backend
 # per pool whose server is a stand-in frontend on that worker's port
 # (23002, 23010-23031) answering "X-Worker: <pool>". HAProxy reports the class,
 # backend and key it computed in response headers. Every case is sent with one
@@ -30,10 +32,15 @@ conf=$root/tests/vtc/conf/all/synroute.yaml
 for c in haproxy curl lua5.4; do
     command -v "$c" >/dev/null 2>&1 || { echo "FAIL agree/setup: $c not installed (make deps)"; exit 1; }
 done
-if [ ! -f build/5.3/synroute.so ] || [ ! -f build/5.4/synroute.so ]; then
-    make build/5.3/synroute.so build/5.4/synroute.so >/dev/null 2>&1 ||
-        { echo "FAIL agree/setup: make failed"; exit 1; }
-fi
+# explain runs under lua5.4; HAProxy loads the module for the Lua it embeds
+hlua=$(haproxy -vv 2>/dev/null | sed -n 's/^Built with Lua version : Lua \([0-9]*\.[0-9]*\).*/\1/p')
+[ -n "$hlua" ] || { echo "FAIL agree/setup: haproxy is not built with Lua"; exit 1; }
+for v in 5.4 "$hlua"; do
+    if [ ! -f "build/$v/synroute.so" ]; then
+        make "build/$v/synroute.so" >/dev/null 2>&1 ||
+            { echo "FAIL agree/setup: make build/$v/synroute.so failed"; exit 1; }
+    fi
+done
 
 if [ $# -gt 0 ]; then
     cases=("$@")
@@ -88,6 +95,9 @@ fi
 
 timeout 300 curl -s -K "$work/curl.cfg" --max-time 5 --connect-timeout 2 >"$work/got.tsv" 2>"$work/curl.err"
 # (curl's exit status is that of the last transfer; missing lines are reported per case)
+if [ ! -s "$work/got.tsv" ]; then
+    echo "FAIL agree/run: curl gave no result at all: $(head -2 "$work/curl.err" | tr '\n' ' ')"; exit 1
+fi
 
 awk -F'\t' '
     FNR == NR { sub(/\r$/, ""); got[$1] = $0; next }   # curl prints an empty header value as "\r"
@@ -96,6 +106,11 @@ awk -F'\t' '
         if (!(n in got)) { printf "FAIL agree/%s: no response (curl error or timeout)\n", name; bad++; next }
         split(got[n], g, "\t")
         status = g[2]; worker = g[3]; hcls = g[4]; hbe = g[5]; hkey = g[6]
+        if (status == "400" && hcls == "" && worker == "") {
+            # the request never reached the rules: this HAProxy rejects it
+            # while parsing (e.g. "GET *": 3.0 allows "*" only with OPTIONS)
+            printf "skip agree/%s: HAProxy answered 400 before any rule ran (nothing to compare)\n", name; skipped++; next
+        }
         why = ""
         if (hcls != cls) why = why sprintf(" class: haproxy %s, explain %s;", hcls == "" ? "(none)" : hcls, cls)
         if (cls == "blocked") {
@@ -108,7 +123,7 @@ awk -F'\t' '
         if (why == "") { printf "ok agree/%s\n", name; ok++ }
         else { sub(/;$/, "", why); printf "FAIL agree/%s:%s\n", name, why; bad++ }
     }
-    END { printf "agree: %d ok, %d failed\n", ok, bad; exit bad > 0 }
+    END { printf "agree: %d ok, %d failed, %d skipped\n", ok, bad, skipped; exit bad > 0 }
 ' "$work/got.tsv" "$work/expected.tsv"
 rc=$?
 if [ "$rc" -ne 0 ] && [ -s "$work/curl.err" ]; then

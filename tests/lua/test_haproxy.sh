@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# tests/lua/test_haproxy.sh - the HAProxy glue (lua/synroute/haproxy.lua):
-#  * `haproxy -c` accepts a config that loads it (no deployment);
+# tests/lua/test_haproxy.sh - the HAProxy glue (lua/synroute/haproxy.lua), on
+# the HAProxy installed here, whatever Lua it embeds:
+#  * `haproxy -c` accepts a config that loads it with lua-load-per-thread and
+#    no lua-prepend-path (repository mode: the glue finds build/<its Lua>/);
 #  * a bad SYNROUTE_CONFIG makes HAProxy refuse to start, with a message;
+#  * a checkout without the module for HAProxy's Lua: refused, naming the file;
+#  * installed mode: the layout `make install` writes (simulated under a
+#    scratch prefix P: P/share/lua/<v>/synroute/*.lua with the data directory
+#    written into paths.lua, P/lib/lua/<v>/synroute.so, P/share/synroute/):
+#    the installed CLI generates a config without lua-prepend-path that loads
+#    P/share/lua/<v>/synroute/haproxy.lua, and HAProxy accepts it;
 #  * live: the converter's decision for real requests equals what
 #    `synroute explain --no-config` prints for the same request (same class,
 #    backend and hash), i.e. HAProxy builds the input string the way api.input does.
-# Prints ok/FAIL lines. Needs haproxy (2.6, Lua 5.3) and curl.
+# Prints ok/FAIL lines. Needs haproxy (with Lua 5.3 or 5.4), lua5.4 and curl.
 set -u
 here=$(cd "$(dirname "$0")" && pwd -P)
 root=$(cd "$here/../.." && pwd -P)
@@ -23,8 +31,12 @@ bad() { echo "FAIL lua/glue/$1: $2"; fail=$((fail + 1)); }
 if ! command -v haproxy >/dev/null 2>&1; then
     bad haproxy-present "haproxy is not installed"; exit 1
 fi
-if [ ! -f "$root/build/5.3/synroute.so" ]; then
-    bad module-built "build/5.3/synroute.so is missing"; exit 1
+hlua=$(haproxy -vv 2>/dev/null | sed -n 's/^Built with Lua version : Lua \([0-9]*\.[0-9]*\).*/\1/p')
+if [ -z "$hlua" ]; then
+    bad haproxy-lua "haproxy is not built with Lua"; exit 1
+fi
+if [ ! -f "$root/build/$hlua/synroute.so" ]; then
+    bad module-built "build/$hlua/synroute.so is missing (HAProxy here embeds Lua $hlua)"; exit 1
 fi
 
 # a free port
@@ -44,12 +56,10 @@ backend $b
     http-request return status 200 content-type text/plain lf-string \"$b|%[var(txn.synroute_class)]|%[var(txn.synroute_key)]\\n\""
 done
 
-cat >"$tmp/h.cfg" <<EOF
+glue_cfg() {   # path of the glue -> a config with the converter rules only
+    cat <<CFG
 global
-    nbthread 1
-    lua-prepend-path $root/lua/?.lua
-    lua-prepend-path $root/build/5.3/?.so cpath
-    lua-load $root/lua/synroute/haproxy.lua
+    lua-load-per-thread $1
 defaults
     mode http
     timeout client 5s
@@ -63,17 +73,20 @@ frontend f
     http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)
     http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)
     http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }
-    use_backend %[var(txn.synroute_backend)] if { var(txn.synroute_backend) -m found }
+    use_backend %[var(txn.synroute_backend)]
     default_backend main
 $backends
-EOF
+CFG
+}
+glue_cfg "$root/lua/synroute/haproxy.lua" >"$tmp/h.cfg"
+quiet() { [ "$1" = 0 ] && ! grep -qE 'WARNING|ALERT' <<<"$2"; }
 
 # 1. haproxy -c with no deployment
 if [ -f /etc/synroute/synroute.yaml ]; then
     echo "skip lua/glue/check-valid: /etc/synroute/synroute.yaml exists (not counted)"
 else
     out=$(env -u SYNROUTE_CONFIG haproxy -c -f "$tmp/h.cfg" 2>&1); rc=$?
-    if [ $rc -eq 0 ]; then ok check-valid; else bad check-valid "rc=$rc: $out"; fi
+    if quiet $rc "$out"; then ok check-valid; else bad check-valid "rc=$rc: $out"; fi
 fi
 
 # 2. a missing / broken deployment makes HAProxy refuse to start
@@ -90,13 +103,63 @@ if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "synroute: cannot load $tmp/bro
 else
     bad check-broken-config-refused "rc=$rc: $out"
 fi
-# and a glue that cannot find its module says so
-sed "s#$root/build/5.3/?.so#$tmp/nowhere/?.so#" "$tmp/h.cfg" >"$tmp/nomod.cfg"
+# a checkout whose module for this Lua was not built: the glue names the file
+mkdir -p "$tmp/checkout/lua/synroute"
+cp "$root"/lua/synroute/*.lua "$tmp/checkout/lua/synroute/"
+glue_cfg "$tmp/checkout/lua/synroute/haproxy.lua" >"$tmp/nomod.cfg"
 out=$(env -u SYNROUTE_CONFIG haproxy -c -f "$tmp/nomod.cfg" 2>&1); rc=$?
-if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "module 'synroute' not found"; then
+if [ $rc -ne 0 ] && grep -qF "synroute: $tmp/checkout/build/$hlua/synroute.so is missing: this HAProxy embeds Lua $hlua" <<<"$out"; then
     ok check-missing-module-refused
 else
     bad check-missing-module-refused "rc=$rc: $out"
+fi
+
+# 2b. installed mode: the layout of `make install`, simulated under $P
+P=$tmp/inst
+for v in 5.4 "$hlua"; do
+    mkdir -p "$P/share/lua/$v/synroute" "$P/lib/lua/$v"
+    cp "$root"/lua/synroute/*.lua "$P/share/lua/$v/synroute/"
+    sed -i "s|@SYNROUTE_DATADIR@|$P/share/synroute|" "$P/share/lua/$v/synroute/paths.lua"
+    cp "$root/build/$v/synroute.so" "$P/lib/lua/$v/"
+done
+mkdir -p "$P/share/synroute/routes"
+cp "$root/routes/routes.yaml" "$P/share/synroute/routes/"
+cp -R "$root/haproxy" "$P/share/synroute/"
+inst_syn() {   # the installed CLI: lua5.4, Lua's search paths pointing into $P only
+    (cd "$tmp" && env -u SYNROUTE_ROOT LUA_PATH_5_4="$P/share/lua/5.4/?.lua;;" LUA_CPATH_5_4="$P/lib/lua/5.4/?.so;;" \
+        timeout 20 lua5.4 "$P/share/lua/5.4/synroute/cli.lua" "$@")
+}
+dep=$root/tests/vtc/conf/basic/synroute.yaml
+if inst_syn haproxy "$dep" -o "$tmp/inst.cfg" 2>"$tmp/inst.err"; then
+    why=""
+    grep -qF "lua-load-per-thread \"$P/share/lua/$hlua/synroute/haproxy.lua\"" "$tmp/inst.cfg" ||
+        why="no lua-load-per-thread of the installed glue for Lua $hlua"
+    grep -qF "errorfile 400 \"$P/share/synroute/haproxy/errors/400.http\"" "$tmp/inst.cfg" ||
+        why="$why; the errorfiles are not in the data directory"
+    grep -q 'lua-prepend-path' "$tmp/inst.cfg" && why="$why; lua-prepend-path in the output"
+    grep -vF "$dep" "$tmp/inst.cfg" | grep -qF "$root/" && why="$why; it points into the checkout"
+    grep -q "^# Target: HAProxy [0-9.]* with Lua $hlua (" "$tmp/inst.cfg" || why="$why; no target line for Lua $hlua"
+    if [ -z "$why" ]; then ok installed-generate; else bad installed-generate "${why#; }"; fi
+else
+    bad installed-generate "$(head -3 "$tmp/inst.err" | tr '\n' ' ')"
+fi
+cpath_var=LUA_CPATH_${hlua/./_}
+out=$(env -u SYNROUTE_CONFIG "$cpath_var=$P/lib/lua/$hlua/?.so;;" haproxy -c -f "$tmp/inst.cfg" 2>&1); rc=$?
+if quiet $rc "$out"; then ok installed-haproxy-c
+else bad installed-haproxy-c "rc=$rc: $(grep -m3 -E 'WARNING|ALERT' <<<"$out" | tr '\n' ' ')"; fi
+out=$(env -u SYNROUTE_CONFIG "$cpath_var=$tmp/nowhere/?.so" haproxy -c -f "$tmp/inst.cfg" 2>&1); rc=$?
+if [ $rc -ne 0 ] && grep -qF "synroute: the C module synroute.so for Lua $hlua is not installed" <<<"$out"; then
+    ok installed-missing-module-refused
+else
+    bad installed-missing-module-refused "rc=$rc: $(head -c 300 <<<"$out")"
+fi
+# generating for another machine with the other Lua: that Lua's glue path
+other=5.3; [ "$hlua" = 5.3 ] && other=5.4
+if inst_syn haproxy "$dep" --haproxy-version 3.0 --lua-version "$other" 2>/dev/null |
+        grep -qF "lua-load-per-thread \"$P/share/lua/$other/synroute/haproxy.lua\""; then
+    ok installed-other-lua
+else
+    bad installed-other-lua "--lua-version $other does not load $P/share/lua/$other/synroute/haproxy.lua"
 fi
 
 # 3. live requests

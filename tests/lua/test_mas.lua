@@ -1,5 +1,5 @@
 -- tests/lua/test_mas.lua - unit tests of lua/synroute/mas.lua (MAS token
--- resolution, issue 4) with an injected fetch function and clock, a fake txn
+-- resolution) with an injected fetch function and clock, a fake txn
 -- for the action, and a fake `core` for the glue's registration. Runs under
 -- lua5.4 and lua5.3 (tests/lua/run.sh). Prints ok/FAIL lines.
 -- usage: lua test_mas.lua [NAME_PREFIX]
@@ -489,10 +489,15 @@ end
 do
     local file = root .. "/lua/synroute/mas.lua"
     for _, v in ipairs{ "5.4", "5.3" } do
-        local p = io.popen("luac" .. v .. " -p '" .. file .. "' 2>&1; echo rc=$?")
-        local out = p:read("a") or ""
-        p:close()
-        check("lint/compiles-" .. v, out:find("rc=0", 1, true) ~= nil, out)
+        if not os.execute("command -v luac" .. v .. " >/dev/null 2>&1") then
+            -- (Debian 13 has no Lua 5.3: its HAProxy embeds 5.4)
+            print("skip " .. prefix .. "/lint/compiles-" .. v .. ": luac" .. v .. " is not installed here")
+        else
+            local p = io.popen("luac" .. v .. " -p '" .. file .. "' 2>&1; echo rc=$?")
+            local out = p:read("a") or ""
+            p:close()
+            check("lint/compiles-" .. v, out:find("rc=0", 1, true) ~= nil, out)
+        end
     end
     local p = io.popen("luac5.4 -l -l -p '" .. file .. "' 2>&1")
     local listing = p:read("a") or ""

@@ -3,7 +3,9 @@
 # (limits, peers, mas) and --synapse-version: bad values are reported with
 # file:line by `synroute check`; good ones give a configuration HAProxy accepts.
 #   bad/<case>          the problem is reported, exit 1
-#   all-features/haproxy-c   limits + per_user + peers + mas.resolve: haproxy -c passes
+#   all-features/haproxy-c   limits + per_user + peers + mas.resolve + nbthread:
+#                       haproxy -c passes without a warning (also --test-headers)
+#   log-none            log: none, admin_networks: []: no warning, no log-format
 #   all-features/lines  the generated lines are there (server maxconn, timeout
 #                       queue, rate tables, localpeer, peers on the tables, mas action
 #                       right after the key)
@@ -41,10 +43,19 @@ make_dep 2 'limits:
 peers:
   local: node2
   nodes: { node1: "127.0.0.1:22201", node2: "127.0.0.1:22202" }
-mas: { resolve: true, cache_size: 100, timeout: 1s }'
+mas: { resolve: true, cache_size: 100, timeout: 1s }
+nbthread: 1'
 gen_cfg all
-if out=$(timeout 20 haproxy -c -f "$tmp/all.cfg" 2>&1); then ok all-features/haproxy-c
-else fail all-features/haproxy-c "$(grep -m2 ALERT <<<"$out" | tr '\n' ' ')"; fi
+# accepted without a warning, with and without the test headers
+quiet() {   # name cfg
+    local out rc
+    out=$(timeout 20 haproxy -c -f "$2" 2>&1); rc=$?
+    if [ "$rc" = 0 ] && ! grep -qE 'WARNING|ALERT' <<<"$out"; then ok "$1"
+    else fail "$1" "exit $rc: $(grep -m2 -E 'WARNING|ALERT' <<<"$out" | tr '\n' ' ')"; fi
+}
+quiet all-features/haproxy-c "$tmp/all.cfg"
+gen_cfg all-th --test-headers
+quiet all-features/test-headers-haproxy-c "$tmp/all-th.cfg"
 c=$tmp/all.cfg; why=""
 need() { grep -qF -- "$1" "$c" || why="${why:+$why; }missing: $1"; }
 need '    localpeer node2'
@@ -63,6 +74,13 @@ need 'hdr Retry-After 60 string'
 need '"retry_after_ms":60000'
 grep -A1 'set-var(txn.synroute_key)' "$c" | grep -q 'http-request lua.synroute_mas if' || why="${why:+$why; }the mas action is not right after the key"
 check all-features/lines "$why"
+
+# no logging at all (log: none) and nobody may reach the admin API
+make_dep 2 'log: none
+admin_networks: []'
+gen_cfg quiet
+quiet log-none/haproxy-c "$tmp/quiet.cfg"
+grep -q 'log-format' "$tmp/quiet.cfg" && fail log-none/no-log-format "log-format without a log target" || ok log-none/no-log-format
 
 make_dep 2
 out=$(syn check --synapse-version 1.100 "$tmp/dep/synroute.yaml" 2>&1); rc1=$?
