@@ -53,7 +53,7 @@ BUILD_PKGS := gcc libc6-dev make pkg-config liblua5.3-dev liblua5.4-dev libpcre2
 DEMO_PKGS  := lua5.4 haproxy curl iproute2
 BENCH_PKGS := lua5.4 haproxy curl iproute2 valgrind wrk nginx-light debootstrap
 TEST_PKGS  := lua5.3 lua5.4 lua-cjson lua-argparse lua-check haproxy varnish valgrind wrk \
-              nginx-light curl iproute2 procps clang libclang-rt-dev debootstrap build-essential debhelper \
+              nginx-light curl iproute2 procps python3 clang libclang-rt-dev debootstrap build-essential debhelper \
               dpkg-dev lintian
 
 .PHONY: all deps build-deps chroot-pkgs test test-deps demo bench unit install uninstall deb clean

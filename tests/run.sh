@@ -5,8 +5,7 @@
 # The last line is "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-log_dir=${TMPDIR:-/tmp}/synroute-tests.$$
-mkdir -p "$log_dir"
+log_dir=$(mktemp -d "${TMPDIR:-/tmp}/synroute-tests.XXXXXX")
 passed=0 failed=0
 
 run_suite() {   # name, command...

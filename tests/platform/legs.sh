@@ -52,9 +52,10 @@ count_log() {   # LEG LOG EXTRA_OK EXTRA_FAIL SECONDS
 }
 
 # run CMD in a private network + PID namespace with loopback up, if we can
+# (a shell is the namespace's PID 1 and CMD its child, which gets signals as usual)
 isolated() {
     if [ "$(id -u)" = 0 ] && unshare --net --pid --fork --kill-child --mount-proc true 2>/dev/null; then
-        unshare --net --pid --fork --kill-child --mount-proc /bin/sh -c 'ip link set lo up && exec "$@"' isolated "$@"
+        unshare --net --pid --fork --kill-child --mount-proc /bin/sh -c 'ip link set lo up && "$@"' isolated "$@"
     else
         "$@"
     fi
