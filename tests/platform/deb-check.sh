@@ -8,7 +8,8 @@
 #   DIR/token                      an access token of user alice
 #   DIR/monolith.yaml              a homeserver.yaml, for the shipped sample configuration
 # Uses only what the package depends on (bash, lua5.4, haproxy): requests
-# go over bash's /dev/tcp. Prints ok/FAIL lines.
+# go over bash's /dev/tcp. Works with any HAProxy (2.6 with Lua 5.3, 3.0 with
+# Lua 5.4). Prints ok/FAIL lines.
 set -u
 T=deb-install
 dir=$1
@@ -57,6 +58,7 @@ check man-page "$([ -f /usr/share/man/man1/synroute.1.gz ] || echo "no /usr/shar
 check no-repository "$([ -z "${SYNROUTE_ROOT:-}" ] && [ ! -e /usr/share/synroute/build ] || echo "SYNROUTE_ROOT is set or a build/ tree is installed")"
 hv=$(haproxy -v | head -1)
 hl=$(haproxy -vv | sed -n 's/^Built with Lua version : //p')
+lv=$(sed -n 's/^Lua \([0-9]\.[0-9]\).*/\1/p' <<<"$hl")   # the Lua this HAProxy embeds
 echo "# $hv; $hl; $(lua5.4 -v 2>&1)"
 
 # == synroute check ==============================================================
@@ -77,7 +79,7 @@ out=$(synroute haproxy "$dep" -o "$cfg" 2>&1); rc=$?
 check generate "$([ $rc = 0 ] && [ -s "$cfg" ] || echo "exit $rc: $out")"
 if [ -s "$cfg" ]; then
     check generate-no-prepend-path "$(grep -n 'lua-prepend-path' "$cfg" | head -3)"
-    check generate-loads-installed-glue "$(grep -qE '^\s*lua-load(-per-thread)? +"?/usr/share/lua/5\.4/synroute/haproxy\.lua' "$cfg" || echo "does not load /usr/share/lua/5.4/synroute/haproxy.lua: $(grep -m2 'lua-load' "$cfg")")"
+    check generate-loads-installed-glue "$(grep -qE "^\s*lua-load(-per-thread)? +\"?/usr/share/lua/$lv/synroute/haproxy\.lua" "$cfg" || echo "HAProxy embeds Lua '$lv' but the config does not load /usr/share/lua/$lv/synroute/haproxy.lua: $(grep -m2 'lua-load' "$cfg")")"
 else
     fail generate-output "no configuration was generated"
 fi
@@ -85,7 +87,7 @@ out=$(haproxy -c -f "$cfg" 2>&1); rc=$?
 check haproxy-c "$([ $rc = 0 ] || echo "exit $rc: $(tail -5 <<<"$out")")"
 check haproxy-c-no-warnings "$(grep -E 'WARNING|ALERT' <<<"$out" | head -3)"
 
-# == one request through HAProxy 3.0 with the packaged files =========================
+# == requests through this release's HAProxy with the packaged files ================
 listen=$(sed -n 's/^listen: *//p' "$dep" | head -1)
 port=${listen##*:}
 haproxy -db -f "$dir/standin.cfg" >"$dir/standin.log" 2>&1 &

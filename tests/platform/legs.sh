@@ -8,8 +8,8 @@
 #            build/chroot/trixie
 #
 # test: each leg builds and runs tests/run.sh, every line prefixed with the
-#   leg's name. The trixie leg then installs the package it built into a clean
-#   trixie chroot (deb-install.sh). The last line counts both legs:
+#   leg's name, then installs the package it built into a clean chroot of its
+#   Debian release (deb-install.sh). The last line counts both legs:
 #   "N passed, N failed".
 # bench: tests/bench/bench.sh in each leg.
 #
@@ -66,12 +66,33 @@ platform_info() {   # printed by the leg itself (host or chroot)
          '$(haproxy -vv 2>/dev/null | sed -n "s/^Built with Lua version : //p")"'
 }
 
+# deb_install LABEL SUITE TREE LOG: the package the package suite left in
+# TREE/build/deb, installed into a clean chroot of SUITE (deb-install.sh);
+# sets deb_ok / deb_fail
+deb_install() {
+    local label=$1 suite=$2 tree=$3 log=$4 deb dlog=$logs/$2-deb-install.log
+    deb=$(ls "$tree"/build/deb/synroute_*.deb 2>/dev/null | head -1)
+    if [ -z "$deb" ]; then
+        echo "FAIL deb-install/setup: the package suite built no package" >"$dlog"
+    elif [ "$(id -u)" != 0 ]; then
+        echo "FAIL deb-install/setup: installing into a clean chroot needs root" >"$dlog"
+    else
+        bash tests/platform/deb-install.sh "$suite" "$deb" >"$dlog" 2>&1
+        [ $? = 0 ] || grep -q '^FAIL' "$dlog" || echo "FAIL deb-install/suite: exited non-zero without a FAIL line" >>"$dlog"
+    fi
+    label "$label" <"$dlog"
+    cat "$dlog" >>"$log"
+    deb_ok=$(grep -c '^ok ' "$dlog") deb_fail=$(grep -c '^FAIL' "$dlog")
+}
+
 leg_host() {
     local t0=$SECONDS log=$logs/host-$mode.log
     echo "==== leg host: $(sh -c "$(platform_info)")"
     if [ "$mode" = test ]; then
         isolated bash tests/run.sh 2>&1 | tee "$log" | label "host  "
-        count_log host "$log" 0 0 $((SECONDS - t0))
+        # this release's package, into a clean chroot of this release
+        deb_install "host  " "$(. /etc/os-release; echo "$VERSION_CODENAME")" "$root" "$log"
+        count_log host "$log" "$deb_ok" "$deb_fail" $((SECONDS - t0))
     else
         BENCH_DIR=$bench_dir isolated bash tests/bench/bench.sh 2>&1 | tee "$log" | label "host  "
     fi
@@ -115,17 +136,8 @@ fi"
 exec bash tests/run.sh"
         chroot_run "$chroot" lo bash -c "$script" 2>&1 | tee -a "$log" | label "$suite"
         # the package the package suite built in the chroot, into a clean chroot
-        local deb dlog=$logs/$suite-deb-install.log
-        deb=$(ls "$chroot$inside"/synroute/build/deb/synroute_*.deb 2>/dev/null | head -1)
-        if [ -z "$deb" ]; then
-            echo "FAIL deb-install/setup: the $suite leg built no package" >"$dlog"
-        else
-            bash tests/platform/deb-install.sh "$suite" "$deb" >"$dlog" 2>&1
-            [ $? = 0 ] || grep -q '^FAIL' "$dlog" || echo "FAIL deb-install/suite: exited non-zero without a FAIL line" >>"$dlog"
-        fi
-        label "$suite" <"$dlog"
-        cat "$dlog" >>"$log"
-        count_log "$suite" "$log" "$(grep -c '^ok ' "$dlog")" "$(grep -c '^FAIL' "$dlog")" $((SECONDS - t0))
+        deb_install "$suite" "$suite" "$chroot$inside/synroute" "$log"
+        count_log "$suite" "$log" "$deb_ok" "$deb_fail" $((SECONDS - t0))
     else
         script="$script
 BENCH_DIR=$bench_in exec bash tests/bench/bench.sh"
