@@ -177,9 +177,11 @@ uninstall:
 	@set -e; for v in $(LUA_VERSIONS); do \
 	  rm -f $(D)$(LIBDIR)/lua/$$v/synroute.so; \
 	  rm -rf $(D)$(LUADIR)/$$v/synroute; \
-	  rmdir -p --ignore-fail-on-non-empty $(D)$(LIBDIR)/lua/$$v $(D)$(LUADIR)/$$v 2>/dev/null || true; \
-	done
-	rm -rf $(D)$(DATADIR)
+	  rmdir $(D)$(LIBDIR)/lua/$$v $(D)$(LUADIR)/$$v 2>/dev/null || true; \
+	done; \
+	rmdir $(D)$(LIBDIR)/lua $(D)$(LUADIR) 2>/dev/null || true
+	rm -f $(D)$(DATADIR)/routes/routes.yaml $(patsubst %,$(D)$(DATADIR)/%,$(wildcard haproxy/*.cfg haproxy/errors/*))
+	-rmdir $(D)$(DATADIR)/routes $(D)$(DATADIR)/haproxy/errors $(D)$(DATADIR)/haproxy $(D)$(DATADIR) 2>/dev/null
 	rm -f $(D)$(BINDIR)/synroute $(D)$(MANDIR)/man1/synroute.1
 	@c=$(D)$(SYSCONFDIR)/synroute/synroute.yaml; \
 	if [ -f $$c ] && ! cmp -s $$c etc/synroute.yaml; then echo "keeping $$c (changed from the sample)"; \
