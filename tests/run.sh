@@ -5,8 +5,7 @@
 # The last line is "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-log_dir=${TMPDIR:-/tmp}/synroute-tests.$$
-mkdir -p "$log_dir"
+log_dir=$(mktemp -d "${TMPDIR:-/tmp}/synroute-tests.XXXXXX")
 passed=0 failed=0
 
 run_suite() {   # name, command...
@@ -38,6 +37,7 @@ run_suite normalize bash tests/e2e/normalize.sh
 run_suite safe      bash tests/e2e/safe_defaults.sh
 run_suite replay    bash tests/e2e/replay.sh
 run_suite version   bash tests/version/run.sh
+run_suite package   bash tests/platform/package.sh
 for t in tests/traffic/*.sh; do
     [ -f "$t" ] && run_suite "traffic-$(basename "$t" .sh)" bash "$t"
 done
