@@ -9,8 +9,7 @@ T=run
 # JSON (MAS resolution inside HAProxy, --probe). The suites that use it also
 # install it when they run alone.
 need_pkg lua-cjson
-log_dir=${TMPDIR:-/tmp}/synroute-tests.$$
-mkdir -p "$log_dir"
+log_dir=$(mktemp -d "${TMPDIR:-/tmp}/synroute-tests.XXXXXX")
 passed=0 failed=0
 
 run_suite() {   # name, command...
@@ -43,6 +42,7 @@ run_suite glue      bash tests/e2e/glue.sh
 run_suite safe      bash tests/e2e/safe_defaults.sh
 run_suite replay    bash tests/e2e/replay.sh
 run_suite version   bash tests/version/run.sh
+run_suite package   bash tests/platform/package.sh
 for t in tests/traffic/*.sh; do
     [ -f "$t" ] && run_suite "traffic-$(basename "$t" .sh)" bash "$t"
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh - `make bench`: synroute's benchmarks, run with the benchmark
-# harness in $BENCH_DIR (its request mix mix.tsv and its instr.sh; by
-# default the directory shared/bench next to the checkout):
+# harness in $BENCH_DIR (its request mix mix.tsv and its instr.sh; the
+# Makefile variable BENCH_DIR names it):
 #   1. the regex-set micro-benchmark (build/rset_bench): median ns per
 #      classification for the set and for the naive loop over mix.tsv.
 #   2. instructions per request under callgrind (instr.sh) - see below.
@@ -11,13 +11,13 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-BENCH_DIR=${BENCH_DIR:-$ROOT/../shared/bench}
-export BENCH_DIR
-
-if [ ! -f "$BENCH_DIR/mix.tsv" ]; then
-    echo "bench: no mix.tsv in $BENCH_DIR (set BENCH_DIR)" >&2
+# the shared benchmark's directory: make bench sets BENCH_DIR (a Makefile variable)
+if [ -z "${BENCH_DIR:-}" ] || [ ! -f "$BENCH_DIR/mix.tsv" ]; then
+    echo "bench: no mix.tsv in '${BENCH_DIR:-}' (run make bench, or set BENCH_DIR)" >&2
     exit 1
 fi
+BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+export BENCH_DIR
 [ -x build/rset_bench ] || make -s build/rset_bench
 
 echo "== regex set micro-benchmark (tests/bench/rset_bench.c)"
@@ -42,7 +42,7 @@ awk -v glue="$ROOT/tests/bench/action_glue.lua" '
     /var\(txn.synroute_in\)|unset-var\(txn.synroute_in\)|field\([123],\|\)/ { next }
     { print }' "$cfg" > "$tmp/action.cfg"
 echo
-echo "== instructions per request ($BENCH_DIR/instr.sh, ${BENCH_ROUNDS:-3} rounds)"
+echo "== instructions per request (instr.sh of the shared benchmark, ${BENCH_ROUNDS:-3} rounds; $(haproxy -v | head -1 | cut -d' ' -f1-3))"
 SYNROUTE_ROOT=$ROOT "$BENCH_DIR/instr.sh" --rounds "${BENCH_ROUNDS:-3}" --top 0 \
     --contestant "synroute=env SYNROUTE_ROOT=$ROOT haproxy -db -f $cfg:28090" \
     --contestant "synroute-action=env SYNROUTE_ROOT=$ROOT haproxy -db -f $tmp/action.cfg:28090" \
