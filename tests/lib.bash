@@ -8,6 +8,7 @@
 #   skip NAME WHY         print "skip $T/<name>: why" (counts as neither)
 #   stop_pid PID          TERM, wait (bounded), KILL
 #   stop_all              stop every pid in $pids and forget them
+#   atexit CMD...         run CMD on exit too (before the scratch directory goes)
 #   need_pkg PKG...       install the Debian packages that are missing (said on stderr)
 #   haproxy_lua           the Lua version the installed HAProxy embeds (5.3, 5.4; empty: none)
 #   port_busy PORT        true if something listens on 127.0.0.1:PORT
@@ -41,7 +42,14 @@ stop_all() {
     for p in "${pids[@]}"; do stop_pid "$p"; done
     pids=()
 }
-cleanup() { stop_all; rm -rf "$tmp"; }
+exit_cmds=()
+atexit() { exit_cmds+=("$(printf '%q ' "$@")"); }
+cleanup() {
+    local c
+    stop_all
+    for c in "${exit_cmds[@]}"; do eval "$c"; done
+    rm -rf "$tmp"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

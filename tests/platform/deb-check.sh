@@ -9,7 +9,8 @@
 #   DIR/monolith.yaml              a homeserver.yaml, for the shipped sample configuration
 # Uses only what the package depends on (bash, lua5.4, haproxy): requests
 # go over bash's /dev/tcp. Works with any HAProxy (2.6 with Lua 5.3, 3.0 with
-# Lua 5.4). Prints ok/FAIL lines.
+# Lua 5.4). Prints ok/FAIL lines. The one test script without tests/lib.bash:
+# no checkout is there, so its few helpers are its own.
 set -u
 T=deb-install
 dir=$1

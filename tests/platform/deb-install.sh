@@ -8,21 +8,14 @@
 # Caches under build/chroot: SUITE-clean (the pristine chroot) and
 # SUITE-clean.debs (the packages apt downloaded for the install, so that a
 # rerun needs no download).
-set -u
 suite=$1 deb=$2
 T=deb-install
-root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
-cd "$root" || exit 2
+. "$(dirname -- "$0")/../lib.bash"   # root, ok/fail, atexit; LUA_PATH/LUA_CPATH for the checkout
 . tests/platform/chroot.bash
 pristine=$root/build/chroot/$suite-clean
 debs=$pristine.debs
 run=$root/build/chroot/$suite-deb-run
-fails=0
-ok() { echo "ok $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
-
-trap 'chroot_remove "$run"' EXIT
-trap 'exit 130' INT TERM
+atexit chroot_remove "$run"
 
 if ! chroot_ensure "$pristine" "$suite"; then
     fail setup "cannot build the clean $suite chroot"; exit 1
@@ -37,9 +30,8 @@ cp "$deb" "$run/srv/deb-test/"
 ex=examples/small
 cp -r "$ex/synroute.yaml" "$ex/homeserver.yaml" "$ex/workers" "$run/srv/deb-test/deployment/"
 cp examples/monolith/homeserver.yaml "$run/srv/deb-test/monolith.yaml"
-lua_repo=(env LUA_PATH="$root/lua/?.lua;;" LUA_CPATH="$root/build/5.4/?.so;;" SYNROUTE_ROOT="$root" lua5.4)
-if ! "${lua_repo[@]}" examples/standin/standin.lua config "$ex/synroute.yaml" > "$run/srv/deb-test/standin.cfg" ||
-   ! "${lua_repo[@]}" examples/standin/standin.lua token alice > "$run/srv/deb-test/token"; then
+if ! standin config "$ex/synroute.yaml" > "$run/srv/deb-test/standin.cfg" ||
+   ! standin token alice > "$run/srv/deb-test/token"; then
     fail setup "examples/standin/standin.lua failed (is build/5.4/synroute.so built?)"; exit 1
 fi
 cp tests/platform/deb-check.sh "$run/srv/deb-test/"
@@ -50,7 +42,7 @@ install_deb() { chroot_run "$run" net apt-get install -y "/srv/deb-test/${deb##*
 : >"$log"
 # the pristine chroot's package lists may be older than the archive: update, retry
 if install_deb || { chroot_run "$run" net apt-get update -qq >>"$log" 2>&1 && install_deb; }; then
-    echo "ok $T/apt-install"
+    ok apt-install
     echo "# installed in the clean $suite chroot: $(chroot_run "$run" net dpkg-query -W -f='${Package} ${Version}\n' synroute haproxy lua5.4 2>/dev/null | tr '\n' ' ')"
 else
     fail apt-install "apt-get install of ${deb##*/} failed (log: $log): $(tail -3 "$log" | tr '\n' ' ')"

@@ -11,16 +11,8 @@
 #                 printed as a '# lintian:' line (and kept in build/deb/lintian.txt)
 #
 # Leaves the package in build/deb/ (the trixie leg installs it in a clean chroot).
-set -u
 T=package
-root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
-cd "$root" || exit 2
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-package.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; fails=$((fails + 1)); }
-check() { if [ -z "$2" ]; then ok "$1"; else fail "$1" "$2"; fi; }
+. "$(dirname -- "$0")/../lib.bash"   # root, tmp, ok/fail/check
 
 # == make install / make uninstall ============================================
 dest=$tmp/dest
