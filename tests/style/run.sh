@@ -13,6 +13,8 @@
 #   Lua  luacheck       .luacheckrc, every Lua file (lua/, tests/, examples/)
 #        compiles       under luac5.4 and luac5.3 (HAProxy 2.6 embeds 5.3;
 #                       where no luac5.3 is installed that half is a skip)
+#        indentation    4 spaces a level: no tab, no line indented by 2
+#                       (outside multi-line long strings)
 #        function size  no function in lua/ over 80 lines
 #
 # Missing tools are installed with apt-get (announced on stderr).
@@ -69,6 +71,20 @@ for v in 5.4 5.3; do
     bad=$(for f in $lua_files; do luac$v -p "$f" 2>&1; done | head -3 | tr '\n' ' ')
     if [ -z "$bad" ]; then ok "lua-compiles-$v"; else fail "lua-compiles-$v" "$bad"; fi
 done
+
+# ---- Lua: indentation ------------------------------------------------------
+# A line indented by exactly 2 spaces is the mark of a 2-space file; lines
+# inside a [[ ... ]] spanning several lines are text, not code.
+bad=$(awk '
+    FNR == 1 { inl = 0 }
+    !inl && (/^ *\t/ || /^  [^ ]/) { printf "%s:%d ", FILENAME, FNR }
+    {
+        o = index($0, "[[")
+        if (!inl && o && !index(substr($0, o + 2), "]]")) inl = 1
+        else if (inl && index($0, "]]")) inl = 0
+    }
+' $lua_files | cut -c1-300)
+if [ -z "$bad" ]; then ok lua-indentation; else fail lua-indentation "not 4 spaces a level: $bad"; fi
 
 # ---- Lua: function size -----------------------------------------------------
 # luac lists every function as "function <file:first,last>".
