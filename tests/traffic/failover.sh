@@ -22,7 +22,11 @@ S=/_matrix/client/v3/sync
 stop_standin synchrotron-4
 standin_part '^synchrotron_4_[0-9]+$' | awk '/^    bind / { print; print "    http-request return status 503 if { path /health }"; next } 1' > "$tmp/sick.cfg"
 haproxy -db -f "$tmp/sick.cfg" > "$tmp/sick.log" 2>&1 9>&- & sick=$!; pids+=($sick)
-sleep 0.2
+# until it listens (bounded): a fixed pause lost the race on a loaded machine
+for _ in $(seq 50); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22114/health)" = 503 ] && break
+    sleep 0.1
+done
 code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22114/_matrix/client/v3/sync)
 if wait_state a sync synchrotron-4 DOWN && [ "$code" = 200 ]; then ok health-check-path
 else fail health-check-path "synchrotron-4 answering 503 on /health only (sync: $code) was not marked down"; fi
