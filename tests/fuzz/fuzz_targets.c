@@ -217,7 +217,7 @@ static void fuzz_yaml(const uint8_t *data, size_t size)
     sr_ydoc *d;
     if (!s) return;
     err[0] = 'x';
-    d = sr_yaml_load_string(s, size, "fuzz.yaml", err, sizeof err);
+    d = sr_yaml_load_string(s, size, "fuzz.yaml", NULL, err, sizeof err);
     if (d) {
         long budget = 100000;
         const sr_ynode *root = sr_ydoc_root(d);
