@@ -3,7 +3,9 @@
 #
 # Each tests/check/cases/<name>/ holds a synroute.yaml (plus the Synapse YAML
 # it names) and `expect`: the first line is "exit N", every further line a
-# fragment that `synroute check` must print. Prints "ok check/<name>" or
+# fragment that `synroute check` must print. A case with a `setup` script is
+# checked in a temporary copy in which `setup` first runs (bash, in the copy):
+# for files made at run time (FIFOs, large files). Prints "ok check/<name>" or
 # "FAIL check/<name>: why". Last test: HAProxy refuses to start with a broken
 # deployment and prints the same message as `synroute check`.
 set -u
@@ -15,6 +17,16 @@ for dir in tests/check/cases/*/; do
     dir=${dir%/}
     name=${dir##*/}
     [ -f "$dir/expect" ] || continue
+    copy=""
+    if [ -f "$dir/setup" ]; then
+        copy=$(mktemp -d "${TMPDIR:-/tmp}/synroute-case.XXXXXX")
+        cp -R "$dir/." "$copy/"
+        if ! (cd "$copy" && bash ./setup) >"$copy/.setup.log" 2>&1; then
+            echo "FAIL check/$name: setup failed: $(head -3 "$copy/.setup.log" | tr '\n' ' ')"
+            fails=$((fails+1)); rm -rf "$copy"; continue
+        fi
+        dir=$copy
+    fi
     out=$(syn check "$dir/synroute.yaml" 2>&1); rc=$?
     want=$(head -n1 "$dir/expect" | sed 's/^exit //')
     why=""
@@ -41,6 +53,7 @@ for dir in tests/check/cases/*/; do
         fi
         rm -f "$cfg"
     fi
+    [ -n "$copy" ] && rm -rf "$copy"
 done
 
 # HAProxy must refuse to start when the deployment it loads is broken, with
