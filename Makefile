@@ -73,3 +73,10 @@ install: all
 
 clean:
 	rm -rf build/5.3 build/5.4 build/unit_tests build/rset_bench
+
+# make fuzz: a longer session of every fuzz target than make test's (FUZZ_SECONDS
+# in total, split evenly), then each target's line coverage of sr_router.c and
+# sr_rset*.c (FUZZ_COVERAGE=0 skips it); see tests/fuzz/run.sh
+.PHONY: fuzz
+fuzz: build/5.4/synroute.so
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-900} FUZZ_COVERAGE=$${FUZZ_COVERAGE:-1} bash tests/fuzz/run.sh
