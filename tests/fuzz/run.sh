@@ -12,8 +12,10 @@
 #   FUZZ_CONFIG    the deployment the router targets use
 #                  (default: examples/full/synroute.yaml)
 #   FUZZ_COVERAGE  1: after fuzzing, replay each target's corpus in a
-#                  coverage build and print the line coverage of
-#                  sr_router.c and sr_rset*.c (libFuzzer mode only)
+#                  coverage build and print the line coverage of the core
+#                  files it is about, and of sr_router.c and sr_rset*.c over
+#                  the router, rset and rsetpat corpora together (libFuzzer
+#                  mode only; needs llvm-profdata and llvm-cov)
 #   BENCH_DIR      where a benchmark mix.tsv may be found for extra seeds
 #                  (default: <repo>/../shared/bench; absent is fine)
 #
@@ -41,6 +43,7 @@ rset="$root/c_ext/sr_rset.c $root/c_ext/sr_rset_prefix.c $root/c_ext/sr_rset_glo
       $root/c_ext/sr_rset_memo.c $root/c_ext/sr_rset_match.c $root/c_ext/sr_rset_dump.c $root/c_ext/sr_router.c"
 cflags="-g -O1 -I$root/c_ext -I$here -Wall -Wextra -Wno-unused-function -Wno-unused-parameter -Wno-comment"
 mkdir -p "$out"
+rm -f "$out"/*.profraw "$out"/*.profdata
 
 sudo_=; [ "$(id -u)" = 0 ] || sudo_=sudo
 install_missing() {   # install the given Debian packages that are missing
@@ -123,23 +126,45 @@ seed_dirs() {   # the seed directories of target $1 (read only)
     for d in "$here/seeds/$1" "$out/seeds/$1"; do [ -d "$d" ] && echo "$d"; done
 }
 
-# Line coverage of sr_router.c and sr_rset*.c when target $1's corpus is
-# replayed (clang source-based coverage); prints a "# coverage" line.
+# Line coverage when target $1's corpus (and seeds) are replayed in a clang
+# source-based coverage build, of the core files the target is about;
+# prints a "# coverage" line. After the last router target, the same for
+# sr_router.c and sr_rset*.c over the corpora of router, rset and rsetpat.
+lines_of() {   # profdata, binaries..., then -- and source globs: TOTAL line coverage
+    local prof=$1 bins="" g files=""
+    shift
+    while [ "$1" != -- ]; do bins="$bins${bins:+ -object} $1"; shift; done
+    shift
+    for g in "$@"; do files="$files $(ls $root/c_ext/$g)"; done
+    llvm-cov report $bins -instr-profile="$prof" $files 2>/dev/null | awk '$1 == "TOTAL" { print $(NF-3) }'
+}
 coverage() {
-    local t=$1 cov="$out/$1.cov" rep files
-    files=$(ls "$root"/c_ext/sr_rset*.c)
+    local t=$1 cov="$out/$1.cov" g groups line=""
     if ! build "$t" clang "-fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping" "$cov" "$out/$t.cov.log"; then
         echo "# coverage fuzz/$t: build failed ($out/$t.cov.log)" >&2; return
     fi
     rm -f "$out/$t.profraw"
     LLVM_PROFILE_FILE="$out/$t.profraw" "$cov" -runs=0 "$out/$t.corpus" $(seed_dirs "$t") >>"$out/$t.cov.log" 2>&1
     llvm-profdata merge -sparse "$out/$t.profraw" -o "$out/$t.profdata" 2>>"$out/$t.cov.log" || return
-    rep() {   # line coverage (TOTAL row) of the given files
-        llvm-cov report "$cov" -instr-profile="$out/$t.profdata" "$@" 2>/dev/null |
-            awk '$1 == "TOTAL" { print $(NF-3) }'
-    }
-    echo "# coverage fuzz/$t: sr_router.c $(rep "$root/c_ext/sr_router.c") of lines," \
-         "sr_rset*.c $(rep $files) of lines" >&2
+    case $t in
+        router) groups="sr_router.c sr_rset*.c sr_parse.c" ;;
+        rset|rsetpat) groups="sr_rset*.c" ;;
+        yaml) groups="sr_yaml.c" ;;
+        *) groups="sr_parse.c" ;;
+    esac
+    for g in $groups; do line="$line $g $(lines_of "$out/$t.profdata" "$cov" -- "$g"),"; done
+    echo "# coverage fuzz/$t, lines:${line%,}" >&2
+}
+coverage_router_all() {
+    local t bins="" profs=""
+    for t in router rset rsetpat; do
+        [ -f "$out/$t.profdata" ] && { bins="$bins $out/$t.cov"; profs="$profs $out/$t.profdata"; }
+    done
+    [ -n "$profs" ] || return 0
+    llvm-profdata merge -sparse $profs -o "$out/router-all.profdata" 2>/dev/null || return 0
+    echo "# coverage fuzz/{router,rset,rsetpat} together, lines:" \
+         "sr_router.c $(lines_of "$out/router-all.profdata" $bins -- sr_router.c)," \
+         "sr_rset*.c $(lines_of "$out/router-all.profdata" $bins -- 'sr_rset*.c')" >&2
 }
 
 fails=0
@@ -190,4 +215,5 @@ for t in $targets; do
         fi
     fi
 done
+[ "${FUZZ_COVERAGE:-0}" = 1 ] && [ "$mode" = libfuzzer ] && coverage_router_all
 [ $fails -eq 0 ]
