@@ -9,8 +9,9 @@
  *  - Data errors (a bad pattern, a malformed header, invalid YAML) are
  *    returned: NULL / -1 / SR_NONE plus a message. The constructors of sets
  *    and routers fill an sr_error (where, and what is wrong); the YAML loader
- *    writes "file:line:col: problem" into a caller-supplied buffer `err` of
- *    size `errlen` (always NUL-terminated, may be NULL).
+ *    writes "file:line:col: problem" (or "file: problem" about the file as
+ *    a whole) into a caller-supplied buffer `err` of size `errlen` (always
+ *    NUL-terminated, may be NULL).
  *    Nothing here aborts, exits or prints. Out-of-memory is a data error.
  *  - No mutable static state: every object is owned by its creator and freed
  *    with its *_free function. Objects are immutable after construction
