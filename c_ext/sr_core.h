@@ -287,6 +287,8 @@ typedef struct {
 typedef struct {
     size_t nodes; /* nodes, an aliased subtree counted at each alias */
     size_t text;  /* bytes of scalar text, counted the same way      */
+    size_t depth; /* sequences and mappings nested, at the deepest
+                     (at most 256, through aliases too)             */
 } sr_ysize;
 
 /* Load the first document of a regular file. lim NULL: the defaults.
@@ -299,7 +301,9 @@ typedef struct {
  *   "<path>: cannot read: <strerror>" / "<path>: out of memory"
  *   "<path>:<line>:<col>: <problem>", a YAML or limit problem, e.g.
  *   "<path>:9:12: alias *a expands the document beyond 1000000 nodes (the
- *    limit on nodes with aliases expanded)".
+ *    limit on nodes with aliases expanded)"; sequences and mappings nest at
+ *   most 256 deep, aliases expanded ("alias *a nests the document deeper
+ *   than 256 levels"), so a recursive walk of the tree stays shallow.
  * Exactly the problems about the file as a whole have no line. An empty
  * file gives a doc whose root is SR_Y_NULL. Merge keys (<<) are kept as
  * ordinary pairs; aliases point to the anchored node. Never raises. */

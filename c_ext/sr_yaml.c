@@ -12,7 +12,8 @@
  * an alias adds the expanded size of its anchored node (remembered with the
  * anchor: the total's growth between the node's start and end). The total
  * is the whole tree's expanded size at every step, so the node or alias
- * that crosses a limit is the one reported.
+ * that crosses a limit is the one reported. The nesting limit holds with
+ * aliases expanded too: an anchored node remembers its height.
  *
  * Files: only regular files are read, never more than the size limit. The
  * path is stat'ed first (so a device is not even opened), then opened with
@@ -53,12 +54,13 @@ typedef struct { /* an open sequence or mapping */
     size_t count, cap; /* items used / allocated */
     char *anchor;      /* registered when the node is complete */
     sr_ysize start;    /* the running total before this node */
+    size_t height;     /* containers nested in the items so far */
 } frame;
 
 typedef struct { /* anchor -> node (open addressing) */
     char *name;
     sr_ynode *node;
-    sr_ysize size; /* the node's expanded size */
+    sr_ysize size; /* the node's expanded size (depth: its height) */
 } anchor_slot;
 
 typedef struct {
@@ -113,7 +115,7 @@ const sr_ynode *sr_ydoc_root(const sr_ydoc *d)
 /* The expanded size counted at load (contract in sr_core.h). */
 sr_ysize sr_ydoc_size(const sr_ydoc *d)
 {
-    sr_ysize z = { 0, 0 };
+    sr_ysize z = { 0, 0, 0 };
     return d ? d->size : z;
 }
 
@@ -204,16 +206,21 @@ static int anchor_set(builder *b, char *name, sr_ynode *node, sr_ysize size)
     return 0;
 }
 
-/* Attach a finished node to the open container (or make it the root).
+/* Attach a finished node to the open container (or make it the root);
+ * height: containers nested in it, itself included, aliases expanded.
  * Returns 0 or -1 (out of memory). */
-static int attach(builder *b, sr_ynode *n)
+static int attach(builder *b, sr_ynode *n, size_t height)
 {
     frame *f;
     if (b->depth == 0) {
-        if (!b->doc->root) b->doc->root = n;
+        if (!b->doc->root) {
+            b->doc->root = n;
+            b->doc->size.depth = height;
+        }
         return 0;
     }
     f = &b->stack[b->depth - 1];
+    if (height > f->height) f->height = height;
     if (f->count == f->cap) {
         size_t nc = f->cap ? f->cap * 2 : 4;
         sr_ynode **ni = realloc(f->node->items, nc * sizeof *ni);
@@ -303,15 +310,18 @@ static int on_alias(builder *b, const yaml_event_t *ev)
     if (anchor_open(b, a))
         return fail_at(b, &ev->start_mark, "alias *%s refers to an enclosing node (recursive alias)", a);
     if (!s) return fail_at(b, &ev->start_mark, "undefined alias *%s", a);
+    if (b->depth + s->size.depth > SR_YAML_MAX_DEPTH)
+        return fail_at(b, &ev->start_mark, "alias *%s nests the document deeper than %d levels", a,
+                       SR_YAML_MAX_DEPTH);
     if (grow(b, &ev->start_mark, s->size, a) < 0) return -1;
     s->node->shared = 1;
-    return attach(b, s->node) < 0 ? fail_oom(b) : 1;
+    return attach(b, s->node, s->size.depth) < 0 ? fail_oom(b) : 1;
 }
 
 static int on_scalar(builder *b, const yaml_event_t *ev)
 {
     size_t l = ev->data.scalar.length;
-    sr_ysize size = { 1, l };
+    sr_ysize size = { 1, l, 0 };
     sr_ynode *n;
     char *a = NULL;
     if (grow(b, &ev->start_mark, size, NULL) < 0) return -1;
@@ -322,7 +332,7 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
     n->len = l;
     n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                ev->data.scalar.plain_implicit;
-    if (attach(b, n) < 0) return fail_oom(b);
+    if (attach(b, n, 0) < 0) return fail_oom(b);
     if (!ev->data.scalar.anchor) return 1;
     a = sr_strdup((const char *)ev->data.scalar.anchor);
     if (!a || anchor_set(b, a, n, size) < 0) {
@@ -337,7 +347,7 @@ static int on_start(builder *b, const yaml_event_t *ev)
 {
     int seq = ev->type == YAML_SEQUENCE_START_EVENT;
     const yaml_char_t *anc = seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
-    sr_ysize one = { 1, 0 }, start = b->doc->size;
+    sr_ysize one = { 1, 0, 0 }, start = b->doc->size;
     sr_ynode *n;
     frame *f;
     if (b->depth >= SR_YAML_MAX_DEPTH)
@@ -350,6 +360,7 @@ static int on_start(builder *b, const yaml_event_t *ev)
     f->count = f->cap = 0;
     f->anchor = NULL;
     f->start = start;
+    f->height = 0;
     if (anc && !(f->anchor = sr_strdup((const char *)anc))) return fail_oom(b);
     b->depth++;
     return 1;
@@ -360,17 +371,19 @@ static int on_end(builder *b)
 {
     frame *f = &b->stack[--b->depth];
     sr_ynode *n = f->node;
+    size_t height = f->height + 1;
     n->n = n->type == SR_Y_MAP ? f->count / 2 : f->count;
     if (f->anchor) {
         char *a = f->anchor;
-        sr_ysize size = { b->doc->size.nodes - f->start.nodes, b->doc->size.text - f->start.text };
+        sr_ysize size = { b->doc->size.nodes - f->start.nodes, b->doc->size.text - f->start.text,
+                          height };
         f->anchor = NULL;
         if (anchor_set(b, a, n, size) < 0) {
             free(a);
             return fail_oom(b);
         }
     }
-    return attach(b, n) < 0 ? fail_oom(b) : 1;
+    return attach(b, n, height) < 0 ? fail_oom(b) : 1;
 }
 
 /* Handle one event. Returns 1 to go on, 0 when done, -1 on error (message

@@ -189,12 +189,12 @@ done:
 }
 
 /* Walk with a budget: aliases make a DAG whose expansion can be huge.
- * Counts the nodes and scalar bytes visited into *seen. */
-static void walk(const sr_ynode *n, int depth, long *budget, sr_ysize *seen)
+ * Counts the nodes and scalar bytes visited into *seen, and the deepest
+ * nesting of sequences and mappings (depth: those above n). */
+static void walk(const sr_ynode *n, size_t depth, long *budget, sr_ysize *seen)
 {
     size_t i, k;
     if (--*budget < 0) return;
-    NEED(depth <= 300);
     NEED(n->line >= 1 && n->col >= 1);
     seen->nodes++;
     switch (n->type) {
@@ -208,6 +208,8 @@ static void walk(const sr_ynode *n, int depth, long *budget, sr_ysize *seen)
     case SR_Y_MAP:
         k = n->type == SR_Y_MAP ? 2 * n->n : n->n;
         NEED(k == 0 || n->items != NULL);
+        NEED(depth + 1 <= 256);
+        if (depth + 1 > seen->depth) seen->depth = depth + 1;
         for (i = 0; i < k && *budget > 0; i++) walk(n->items[i], depth + 1, budget, seen);
         break;
     default:
@@ -228,11 +230,12 @@ static void fuzz_yaml(const uint8_t *data, size_t size)
     if (d) {
         long budget = 100000;
         const sr_ynode *root = sr_ydoc_root(d);
-        sr_ysize seen = { 0, 0 }, z = sr_ydoc_size(d);
+        sr_ysize seen = { 0, 0, 0 }, z = sr_ydoc_size(d);
         NEED(root != NULL);
         walk(root, 0, &budget, &seen);
         /* the expanded size counted at load is what a full walk sees */
-        if (budget >= 0) NEED(seen.nodes == z.nodes && seen.text == z.text);
+        if (budget >= 0) NEED(seen.nodes == z.nodes && seen.text == z.text && seen.depth == z.depth);
+        NEED(z.depth <= 256);
         if (size & 1) NEED(z.nodes <= lim.max_nodes && z.text <= lim.max_text && size <= lim.max_bytes);
         sr_ydoc_free(d);
     } else {

@@ -1,7 +1,7 @@
 /* test_yaml_limits.c - sr_yaml's bounds: the expanded size counted at load,
  * the node and text limits (alias bombs refused at the alias that crosses),
- * the size limit, and files that are not regular files (refused before any
- * read, without blocking). */
+ * nesting through aliases, the size limit, and files that are not regular
+ * files (refused before any read, without blocking). */
 #include "unit.h"
 #include "sr_core.h"
 
@@ -52,6 +52,46 @@ static void test_counting(void)
     CHECK("yaml_limits/size_empty", size_is(d, 1, 0));
     sr_ydoc_free(d);
     CHECK("yaml_limits/size_null_doc", sr_ydoc_size(NULL).nodes == 0 && sr_ydoc_size(NULL).text == 0);
+}
+
+/* "[" * n + inner + "]" * n into buf at o; returns the new length. */
+static size_t nest(char *buf, size_t o, int n, const char *inner)
+{
+    for (int i = 0; i < n; i++) buf[o++] = '[';
+    o += (size_t)sprintf(buf + o, "%s", inner);
+    for (int i = 0; i < n; i++) buf[o++] = ']';
+    return o;
+}
+
+static void test_depth_through_aliases(void)
+{
+    char err[256], buf[2048];
+    size_t o;
+    sr_ydoc *d;
+    d = load_lim("a: &x [[1]]\nb: [[*x]]\nc: x\n", 0, 0, 0, err, sizeof err);
+    CHECK("yaml_limits/depth_counts_aliases", d && sr_ydoc_size(d).depth == 5);
+    sr_ydoc_free(d);
+    d = load_lim("", 0, 0, 0, err, sizeof err);
+    CHECK("yaml_limits/depth_empty", d && sr_ydoc_size(d).depth == 0);
+    sr_ydoc_free(d);
+    /* 200 levels anchored, then 55 (in the root map: 256 in all) around an
+     * alias to them: at the limit, loads; 56 around it: refused there */
+    o = (size_t)sprintf(buf, "a: &a ");
+    o = nest(buf, o, 200, "x");
+    o += (size_t)sprintf(buf + o, "\nb: ");
+    o = nest(buf, o, 55, "*a");
+    buf[o++] = '\n';
+    d = sr_yaml_load_string(buf, o, "deep.yaml", NULL, err, sizeof err);
+    CHECK("yaml_limits/depth_256_through_alias_loads", d && sr_ydoc_size(d).depth == 256);
+    sr_ydoc_free(d);
+    o = (size_t)sprintf(buf, "a: &a ");
+    o = nest(buf, o, 200, "x");
+    o += (size_t)sprintf(buf + o, "\nb: ");
+    o = nest(buf, o, 56, "*a");
+    buf[o++] = '\n';
+    d = sr_yaml_load_string(buf, o, "deep.yaml", NULL, err, sizeof err);
+    CHECK_STR("yaml_limits/depth_257_through_alias_refused", err, d ? 0 : strlen(err),
+              "deep.yaml:2:60: alias *a nests the document deeper than 256 levels");
 }
 
 static void test_node_limit(void)
@@ -218,6 +258,7 @@ void test_yaml_limits(void)
 {
     char dir[64];
     test_counting();
+    test_depth_through_aliases();
     test_node_limit();
     test_bombs();
     test_byte_limit();
