@@ -10,6 +10,7 @@
 #   make install    PREFIX, DESTDIR, LIBDIR, DATADIR, SYSCONFDIR (see below)
 #   make uninstall  remove what make install put there
 #   make deb        the Debian package (dpkg-buildpackage) in build/deb/
+#   make fuzz       a longer fuzzing session (FUZZ_SECONDS, default 900) with coverage
 #   make clean      remove everything make built (build/)
 #
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment or the command line are
@@ -211,3 +212,10 @@ clean:
 	  done; \
 	fi
 	rm -rf --one-file-system build
+
+# make fuzz: a longer session of every fuzz target than make test's (FUZZ_SECONDS
+# in total, split evenly), then each target's line coverage of sr_router.c and
+# sr_rset*.c (FUZZ_COVERAGE=0 skips it); see tests/fuzz/run.sh
+.PHONY: fuzz
+fuzz: build/5.4/synroute.so
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-900} FUZZ_COVERAGE=$${FUZZ_COVERAGE:-1} bash tests/fuzz/run.sh

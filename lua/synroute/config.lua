@@ -266,21 +266,34 @@ local function at(file, pos, t, k)
   return file .. ":" .. line
 end
 
--- Load one YAML file. ref: "file:line" of whoever named it (for unreadable).
+-- Load one YAML file. ref: "file:line" of whoever named it (nil for the file
+-- given on the command line); what: what the file is, for messages. Only a
+-- regular file within the module's limits is read (ctx.yaml_limits, nil: the
+-- defaults); a FIFO or a device is refused without being read. Problems with
+-- the file as a whole lead with the reference:
+--   "homeserver.yaml:19: appservice registration /dev/zero is not a regular file (a character device)"
+-- problems inside it lead with their own place and say where it was named:
+--   "as/bomb.yaml:3:9: alias *a expands ... (referenced at homeserver.yaml:19)"
 local function load_yaml(ctx, path, ref, what)
-  local fh, err = io.open(path, "r")
-  if not fh then
-    problem(ctx, ref or (path .. ":1"), "cannot read " .. (what or "file") .. " " .. path .. ": " ..
-      tostring(err):gsub("^[^:]*: ", ""))
-    return nil
-  end
-  fh:close()
-  local doc, pos = ctx.sr.yaml_load(path)
+  what = what or "file"
+  local doc, pos = ctx.sr.yaml_load(path, ctx.yaml_limits)
   if doc == nil then
-    -- pos is "path:line:col: message"
     local msg = tostring(pos)
-    if not msg:find(path, 1, true) then msg = path .. ":1: " .. msg end
-    ctx.problems[#ctx.problems + 1] = msg
+    local head = msg:sub(1, #path + 1) == path .. ":" and msg:sub(#path + 2, #path + 2)
+    if head and head:match("%d") then
+      -- "path:line:col: problem"
+      ctx.problems[#ctx.problems + 1] = msg .. (ref and (" (referenced at " .. ref .. ")") or "")
+    else
+      -- "path: problem" with the file as a whole
+      local why = head and msg:sub(#path + 3) or msg
+      local where = ref and (ref .. ": ") or ""
+      if why:sub(1, 3) == "is " then
+        ctx.problems[#ctx.problems + 1] = where .. what .. " " .. path .. " " .. why
+      else
+        ctx.problems[#ctx.problems + 1] = where .. "cannot read " .. what .. " " .. path .. ": " ..
+          why:gsub("^cannot open: ", "")
+      end
+    end
     return nil
   end
   if doc == ctx.null then doc = {} ; pos = pos or {} end

@@ -3,9 +3,12 @@
 #
 # Each tests/check/cases/<name>/ holds a synroute.yaml (plus the Synapse YAML
 # it names) and `expect`: the first line is "exit N", every further line a
-# fragment that `synroute check` must print. Prints "ok check/<name>" or
-# "FAIL check/<name>: why". Last test: HAProxy refuses to start with a broken
-# deployment and prints the same message as `synroute check`.
+# fragment that `synroute check` must print. A case with a `setup` script is
+# checked in a temporary copy in which `setup` first runs (bash, in the copy):
+# for files made at run time (FIFOs, large files). Prints "ok check/<name>" or
+# "FAIL check/<name>: why". Last tests: HAProxy refuses to start with a broken
+# deployment and prints the same message as `synroute check`; and at once,
+# saying why, when the homeserver file has become a FIFO or 12 MiB.
 set -u
 root=$(cd -- "$(dirname -- "$0")/../.." && pwd)
 cd "$root" || exit 2
@@ -15,6 +18,16 @@ for dir in tests/check/cases/*/; do
     dir=${dir%/}
     name=${dir##*/}
     [ -f "$dir/expect" ] || continue
+    copy=""
+    if [ -f "$dir/setup" ]; then
+        copy=$(mktemp -d "${TMPDIR:-/tmp}/synroute-case.XXXXXX")
+        cp -R "$dir/." "$copy/"
+        if ! (cd "$copy" && bash ./setup) >"$copy/.setup.log" 2>&1; then
+            echo "FAIL check/$name: setup failed: $(head -3 "$copy/.setup.log" | tr '\n' ' ')"
+            fails=$((fails+1)); rm -rf "$copy"; continue
+        fi
+        dir=$copy
+    fi
     out=$(syn check "$dir/synroute.yaml" 2>&1); rc=$?
     want=$(head -n1 "$dir/expect" | sed 's/^exit //')
     why=""
@@ -41,6 +54,7 @@ for dir in tests/check/cases/*/; do
         fi
         rm -f "$cfg"
     fi
+    [ -n "$copy" ] && rm -rf "$copy"
 done
 
 # HAProxy must refuse to start when the deployment it loads is broken, with
@@ -64,4 +78,32 @@ else
         echo "ok check/$name"
     fi
 fi
+
+# The same for input files HAProxy's Lua must never read: the homeserver
+# file replaced, after generation, by a FIFO (no writer: reading would
+# block the start) or by a 12 MiB file. HAProxy refuses at once, saying why.
+for kind in fifo large; do
+    name=haproxy-refuses-$kind-homeserver
+    rm -rf "$tmp/dep"; cp -R tests/check/cases/ok "$tmp/dep"
+    if ! syn haproxy "$tmp/dep/synroute.yaml" -o "$tmp/haproxy.cfg" 2>"$tmp/gen.err"; then
+        echo "FAIL check/$name: generating from the good config failed: $(head -3 "$tmp/gen.err")"; fails=$((fails+1)); continue
+    fi
+    if [ $kind = fifo ]; then
+        rm "$tmp/dep/homeserver.yaml"; mkfifo "$tmp/dep/homeserver.yaml"
+        want="homeserver.yaml is not a regular file (a FIFO)"
+    else
+        yes '# a comment line, repeated until the file is 12 MiB' | head -c $((12 * 1024 * 1024)) > "$tmp/big"
+        cat "$tmp/dep/homeserver.yaml" "$tmp/big" | head -c $((12 * 1024 * 1024)) > "$tmp/dep/homeserver.yaml.new"
+        mv "$tmp/dep/homeserver.yaml.new" "$tmp/dep/homeserver.yaml"
+        want="homeserver.yaml is too large (12582912 bytes; the limit is 1048576 bytes)"
+    fi
+    hout=$(timeout 20 haproxy -c -f "$tmp/haproxy.cfg" 2>&1); hrc=$?
+    if [ "$hrc" = 0 ] || [ "$hrc" = 124 ]; then
+        echo "FAIL check/$name: haproxy -c exited $hrc"; fails=$((fails+1))
+    elif ! grep -qF -- "synroute.yaml:2: homeserver config " <<<"$hout" || ! grep -qF -- "$want" <<<"$hout"; then
+        echo "FAIL check/$name: haproxy did not print '$want'"; printf '%s\n' "$hout" | sed 's/^/    | /' | head -20; fails=$((fails+1))
+    else
+        echo "ok check/$name"
+    fi
+done
 exit $(( fails > 0 ))
