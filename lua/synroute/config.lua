@@ -664,6 +664,8 @@ function M.load(path, opts)
   -- no peers setting: a local-only peers section, so that a reload hands the
   -- stick tables to the new process (synroute.runtime.default_peers)
   if is_null(root.peers, null) then dep.peers = require("synroute.runtime").default_peers() end
+  local lpw = require("synroute.runtime").local_peer_warning(dep.peers)
+  if lpw then warn(ctx, at(file, rpos, root, "peers"), lpw) end
 
   -- runtime: the admin stats socket of the generated global section (synroute.runtime)
   dep.runtime = require("synroute.runtime").settings(root.runtime, null, function(k, msg)

@@ -125,6 +125,30 @@ function M.default_peers()
     }
 end
 
+-- This host's name, as HAProxy's gethostname() gives it (nil if unknown).
+function M.hostname()
+    local f = io.open("/proc/sys/kernel/hostname", "r")
+    local h = f and f:read("l")
+    if f then f:close() end
+    if h and h ~= "" then return h end
+    return nil
+end
+
+-- Several nodes and no peers.local: HAProxy takes the local peer's name from
+-- -L NAME, else the host name (Debian's systemd unit passes no -L). A warning
+-- when this host's name is not one of the nodes; nil otherwise.
+function M.local_peer_warning(peers, hostname)
+    if not peers or peers.implicit or peers["local"] then return nil end
+    hostname = hostname or M.hostname()
+    if not hostname then return nil end
+    for _, n in ipairs(peers.nodes or {}) do
+        if n.name == hostname then return nil end
+    end
+    return "peers.local is not set and this host's name '" .. hostname .. "' is not one of peers.nodes: " ..
+        "HAProxy names its local peer after -L NAME, else the host name (Debian's systemd unit passes no -L), " ..
+        "and drops a peers section without its local peer; set peers.local on each node"
+end
+
 -- dep without its implicit (local-only) peers section when no pool has a
 -- stick table (the generator gives one to each pool with more than one
 -- active server): a peers listener with nothing to carry is left out.

@@ -75,6 +75,17 @@ do
     check("gen/explicit-peers-kept", rt.without_idle_peers(explicit) == explicit)
 end
 
+-- the local peer's name -------------------------------------------------------
+do
+    local nodes = { { name = "node1", addr = "10.0.0.1:1" }, { name = "node2", addr = "10.0.0.2:1" } }
+    check("peername/warn-host-not-a-node",
+        (rt.local_peer_warning({ nodes = nodes }, "web7") or ""):find("this host's name 'web7' is not one of peers.nodes", 1, true),
+        tostring(rt.local_peer_warning({ nodes = nodes }, "web7")))
+    eq("peername/host-is-a-node", rt.local_peer_warning({ nodes = nodes }, "node2"), nil)
+    eq("peername/local-set", rt.local_peer_warning({ ["local"] = "node1", nodes = nodes }, "web7"), nil)
+    eq("peername/implicit", rt.local_peer_warning(rt.default_peers(), "web7"), nil)
+end
+
 -- ${NAME} expansion ------------------------------------------------------------
 do
     local env = { A = "/x", E = "" }
