@@ -48,12 +48,14 @@ CORE_OBJ := $(CORE_SRC:c_ext/%.c=build/obj/%.o)
 MODULES  := $(LUA_VERSIONS:%=build/%/synroute.so)
 DEPFLAGS  = -MMD -MP
 
-# Debian packages. Building: BUILD_PKGS (make deps). The CLI runs on lua5.4.
+# Debian packages. Building: BUILD_PKGS (make deps). The CLI runs on lua5.4 and
+# needs CLI_PKGS (the .deb's Depends say the same).
 # The test, demo and bench targets add theirs, each installed only when missing.
 BUILD_PKGS := gcc libc6-dev make pkg-config liblua5.3-dev liblua5.4-dev libpcre2-dev libyaml-dev
-DEMO_PKGS  := lua5.4 haproxy curl iproute2
-BENCH_PKGS := lua5.4 haproxy curl iproute2 valgrind wrk nginx-light debootstrap
-TEST_PKGS  := lua5.3 lua5.4 lua-cjson lua-argparse lua-check haproxy varnish valgrind wrk \
+CLI_PKGS   := lua5.4 lua-cjson lua-argparse lua-socket
+DEMO_PKGS  := $(CLI_PKGS) haproxy curl iproute2
+BENCH_PKGS := $(CLI_PKGS) haproxy curl iproute2 valgrind wrk nginx-light debootstrap
+TEST_PKGS  := $(CLI_PKGS) lua5.3 lua-check haproxy varnish valgrind wrk \
               nginx-light curl iproute2 procps python3 clang libclang-rt-dev debootstrap build-essential debhelper \
               dpkg-dev lintian
 

@@ -88,6 +88,7 @@ local TOP_KEYS = {
   synapse = true, synapse_version = true, listen = true, admin_networks = true,
   hash_secret = true, pools = true, stick = true, timeouts = true, log = true,
   nbthread = true, limits = true, peers = true, mas = true, haproxy = true,
+  runtime = true,
 }
 local TIMEOUT_KEYS = {
   connect = "5s", client = "180s", server = "180s", tunnel = "1h",
@@ -633,7 +634,9 @@ function M.load(path, opts)
   end
 
   -- peers: several HAProxy nodes share their stick tables
-  if not is_null(root.peers, null) then
+  if root.peers == false then
+    dep.peers = nil   -- no peers section at all: a reload starts with empty stick tables
+  elseif not is_null(root.peers, null) then
     local pr, pwhere = root.peers, at(file, rpos, root, "peers")
     if type(pr) ~= "table" or pr[1] ~= nil then
       problem(ctx, pwhere, "peers: expected a mapping with nodes (and optionally local)")
@@ -670,6 +673,18 @@ function M.load(path, opts)
       dep.peers = rec
     end
   end
+
+  -- no peers setting: a local-only peers section, so that a reload hands the
+  -- stick tables to the new process (synroute.runtime.default_peers)
+  if is_null(root.peers, null) then dep.peers = require("synroute.runtime").default_peers() end
+  local lpw = require("synroute.runtime").local_peer_warning(dep.peers)
+  if lpw then warn(ctx, at(file, rpos, root, "peers"), lpw) end
+
+  -- runtime: the admin stats socket of the generated global section (synroute.runtime)
+  dep.runtime = require("synroute.runtime").settings(root.runtime, null, function(k, msg)
+    local t = type(root.runtime) == "table" and k and root.runtime or root
+    problem(ctx, at(file, rpos, t, k or "runtime"), msg)
+  end)
 
   -- mas: resolve MAS (mat_) tokens to users for sync stickiness
   dep.mas = { resolve = false, cache_size = 10000, timeout = "2s" }

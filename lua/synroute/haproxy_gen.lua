@@ -70,6 +70,18 @@ local function global_section(dep, opts, out)
     out[#out + 1] = "    # this node's name in the peers section (haproxy -L <name> overrides it)"
     out[#out + 1] = "    localpeer " .. dep.peers["local"]
   end
+  -- the runtime API (synroute.runtime); --snippet leaves it to the existing global section
+  local stats = require("synroute.runtime").global_line(dep)
+  if stats and not opts.snippet then
+    out[#out + 1] = "    # the runtime API: synroute status, drain, ready and show (level admin)"
+    out[#out + 1] = "    " .. stats
+  end
+  local boot = require("synroute.runtime").boot_line(dep)
+  if boot then
+    out[#out + 1] = "    # start time: no new stick-table pin in the first seconds, while the tables"
+    out[#out + 1] = "    # arrive from the old process or the peers (synroute.runtime.HANDOVER_GRACE_MS)"
+    out[#out + 1] = "    " .. boot
+  end
   out[#out + 1] = "    # normalize-uri is experimental in HAProxy 2.6 and 3.0"
   out[#out + 1] = "    expose-experimental-directives"
   out[#out + 1] = "    tune.lua.maxmem 64"
@@ -258,7 +270,11 @@ M.name_id = name_id
 
 local function peers_section(dep, out)
   if not dep.peers then return end
-  out[#out + 1] = "# HAProxy nodes that share their stick tables (peers in synroute.yaml)"
+  if dep.peers.implicit then
+    out[#out + 1] = "# only this node: a reload hands the stick tables to the new process (users stay put)"
+  else
+    out[#out + 1] = "# HAProxy nodes that share their stick tables (peers in synroute.yaml)"
+  end
   out[#out + 1] = "peers " .. dep.peers.name
   for _, n in ipairs(dep.peers.nodes) do
     out[#out + 1] = "    peer " .. n.name .. " " .. n.addr
@@ -339,7 +355,8 @@ local function backends(dep, opts, out, used)
       out[#out + 1] = "    stick-table type string len 16 size " .. dep.stick.size .. " expire " .. dep.stick.expire ..
         (dep.peers and (" peers " .. dep.peers.name) or "")
       out[#out + 1] = "    stick match var(txn.synroute_key)"
-      out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }"
+      out[#out + 1] = "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }" ..
+        require("synroute.runtime").store_guard(dep)
     end
     for _, s in ipairs(actives) do out[#out + 1] = server_line(pool, s, false, extra(s, false)) end
     for _, s in ipairs(backups) do out[#out + 1] = server_line(pool, s, true, extra(s, true)) end
@@ -376,6 +393,7 @@ end
 -- backends (names the router may produce).
 function M.generate(dep, opts)
   opts = opts or {}
+  dep = require("synroute.runtime").without_idle_peers(dep)   -- no stick table: no local peers section
   local t = opts.target or {}
   opts.config = opts.config or dep.file
   if not opts.glue then
@@ -404,6 +422,12 @@ function M.generate(dep, opts)
     for i = 2, #g do
       local line = g[i]:gsub("^%s+", "")
       if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") then out[#out + 1] = "#     " .. line end
+    end
+    local stats = require("synroute.runtime").global_line(dep)
+    if stats then
+      out[#out + 1] = "#     and a runtime API socket at level admin for synroute status/drain/ready/show"
+      out[#out + 1] = "#     (Debian's haproxy.cfg has one; runtime.socket in synroute.yaml names it):"
+      out[#out + 1] = "#     " .. stats
     end
     out[#out + 1] = "# (b) add to your defaults: the errorfile lines and timeouts (client " .. dep.timeouts.client ..
       ", server " .. dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") of the full output"

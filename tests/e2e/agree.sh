@@ -54,6 +54,7 @@ else
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/synroute-agree.XXXXXX")
+export SYNROUTE_RUN_DIR=$work   # the runtime API socket of tests/vtc/conf/all
 hapid=
 cleanup() {
     if [ -n "$hapid" ]; then kill "$hapid" 2>/dev/null; wait "$hapid" 2>/dev/null; fi

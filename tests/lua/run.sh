@@ -33,10 +33,12 @@ for v in 5.4 5.3; do
 done
 LUA_PATH_5_4="$root/lua/?.lua;;" LUA_CPATH_5_4="$root/build/5.4/?.so;;" \
     lua5.4 "$here/test_cli.lua" || rc=1
+LUA_PATH_5_4="$root/lua/?.lua;;" LUA_CPATH_5_4="$root/build/5.4/?.so;;" \
+    lua5.4 "$here/test_runtime.lua" || rc=1
 
 # lint: these modules write no globals (every name is `local`), compile under
 # the Lua versions here, and the glue registers nothing that runs Lua per request.
-for f in api policy routes json cli haproxy paths target haproxy_gen config; do
+for f in api policy routes json cli haproxy paths target haproxy_gen config runtime ops; do
     file="$root/lua/synroute/$f.lua"
     for v in "${luas[@]}"; do
         if ! out=$(luac$v -p "$file" 2>&1); then
