@@ -10,6 +10,7 @@
 #   make install    PREFIX, DESTDIR, LIBDIR, DATADIR, SYSCONFDIR (see below)
 #   make uninstall  remove what make install put there
 #   make deb        the Debian package (dpkg-buildpackage) in build/deb/
+#   make fuzz       a longer fuzzing session (FUZZ_SECONDS, default 900) with coverage
 #   make clean      remove everything make built (build/)
 #
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment or the command line are
@@ -47,12 +48,14 @@ CORE_OBJ := $(CORE_SRC:c_ext/%.c=build/obj/%.o)
 MODULES  := $(LUA_VERSIONS:%=build/%/synroute.so)
 DEPFLAGS  = -MMD -MP
 
-# Debian packages. Building: BUILD_PKGS (make deps). The CLI runs on lua5.4.
+# Debian packages. Building: BUILD_PKGS (make deps). The CLI runs on lua5.4 and
+# needs CLI_PKGS (the .deb's Depends say the same).
 # The test, demo and bench targets add theirs, each installed only when missing.
 BUILD_PKGS := gcc libc6-dev make pkg-config liblua5.3-dev liblua5.4-dev libpcre2-dev libyaml-dev
-DEMO_PKGS  := lua5.4 haproxy curl iproute2
-BENCH_PKGS := lua5.4 haproxy curl iproute2 valgrind wrk nginx-light debootstrap
-TEST_PKGS  := lua5.3 lua5.4 lua-cjson lua-argparse lua-check haproxy varnish valgrind wrk \
+CLI_PKGS   := lua5.4 lua-cjson lua-argparse lua-socket
+DEMO_PKGS  := $(CLI_PKGS) haproxy curl iproute2
+BENCH_PKGS := $(CLI_PKGS) haproxy curl iproute2 valgrind wrk nginx-light debootstrap
+TEST_PKGS  := $(CLI_PKGS) lua5.3 lua-check haproxy varnish valgrind wrk \
               nginx-light curl iproute2 procps python3 clang libclang-rt-dev debootstrap build-essential debhelper \
               dpkg-dev lintian
 
@@ -211,3 +214,10 @@ clean:
 	  done; \
 	fi
 	rm -rf --one-file-system build
+
+# make fuzz: a longer session of every fuzz target than make test's (FUZZ_SECONDS
+# in total, split evenly), then each target's line coverage of sr_router.c and
+# sr_rset*.c (FUZZ_COVERAGE=0 skips it); see tests/fuzz/run.sh
+.PHONY: fuzz
+fuzz: build/5.4/synroute.so
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-900} FUZZ_COVERAGE=$${FUZZ_COVERAGE:-1} bash tests/fuzz/run.sh

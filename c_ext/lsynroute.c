@@ -789,18 +789,29 @@ static void push_scalar(lua_State *L, const sr_ynode *n)
 
 static int push_node(lua_State *L, const sr_ynode *n, yconv *c, int depth);
 
-/* A new table for container n, remembered in the alias cache, with its
- * side table pos[tbl] = { line=, col=, keys={}, items={} }. Leaves
- * tbl, keys, items on the stack; returns tbl's index. */
+/* A table size hint for n items (0 when too large to be a useful hint). */
+static int size_hint(size_t n)
+{
+    return n < ((size_t)1 << 24) ? (int)n : 0;
+}
+
+/* A new table for container n (remembered in the alias cache when an alias
+ * names n), with its side table pos[tbl] = { line=, col=, keys = {} } for a
+ * non-empty map, { line=, col=, items = {} } for a non-empty sequence, and
+ * just { line=, col= } when empty: a table per container is all a document
+ * costs, and aliases cost nothing. Leaves tbl and the keys or items table
+ * (nil when empty) on the stack; returns tbl's index. */
 static int new_container(lua_State *L, const sr_ynode *n, yconv *c)
 {
-    int tbl, ptab;
-    lua_createtable(L, n->type == SR_Y_SEQ ? (int)n->n : 0, n->type == SR_Y_MAP ? (int)n->n : 0);
+    int tbl, ptab, seq = n->type == SR_Y_SEQ;
+    lua_createtable(L, seq ? size_hint(n->n) : 0, seq ? 0 : size_hint(n->n));
     tbl = lua_gettop(L);
-    lua_pushlightuserdata(L, (void *)n);
-    lua_pushvalue(L, tbl);
-    lua_rawset(L, c->cache);
-    lua_createtable(L, 0, 4);
+    if (n->shared) {
+        lua_pushlightuserdata(L, (void *)n);
+        lua_pushvalue(L, tbl);
+        lua_rawset(L, c->cache);
+    }
+    lua_createtable(L, 0, n->n ? 3 : 2);
     ptab = lua_gettop(L);
     lua_pushinteger(L, n->line);
     lua_setfield(L, ptab, "line");
@@ -809,13 +820,14 @@ static int new_container(lua_State *L, const sr_ynode *n, yconv *c)
     lua_pushvalue(L, tbl);
     lua_pushvalue(L, ptab);
     lua_rawset(L, c->pos);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, ptab, "keys");
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, ptab, "items");
-    lua_remove(L, ptab); /* ... tbl keys items */
+    if (n->n) {
+        lua_createtable(L, seq ? size_hint(n->n) : 0, seq ? 0 : size_hint(n->n));
+        lua_pushvalue(L, -1);
+        lua_setfield(L, ptab, seq ? "items" : "keys");
+    } else {
+        lua_pushnil(L);
+    }
+    lua_remove(L, ptab); /* ... tbl keys-or-items */
     return tbl;
 }
 
@@ -862,6 +874,10 @@ static int fill_map(lua_State *L, const sr_ynode *n, yconv *c, int depth, int tb
     return 1;
 }
 
+/* Aliased scalars longer than this are converted once (Lua interns shorter
+ * strings itself). */
+#define LONG_SCALAR 40
+
 /* Push the Lua value of node n. 0 on error (message in c->err). */
 static int push_node(lua_State *L, const sr_ynode *n, yconv *c, int depth)
 {
@@ -875,16 +891,26 @@ static int push_node(lua_State *L, const sr_ynode *n, yconv *c, int depth)
         push_null(L);
         return 1;
     }
-    if (n->type == SR_Y_SCALAR) {
+    if (n->type == SR_Y_SCALAR && (n->len <= LONG_SCALAR || !n->shared)) {
         push_scalar(L, n);
         return 1;
     }
-    /* shared (aliased) nodes become the same table */
-    lua_pushlightuserdata(L, (void *)n);
-    if (lua_rawget(L, c->cache) != LUA_TNIL) return 1;
-    lua_pop(L, 1);
+    /* a node an alias names becomes one table, or one string, however
+     * often it occurs: the expansion of aliases never costs memory */
+    if (n->shared) {
+        lua_pushlightuserdata(L, (void *)n);
+        if (lua_rawget(L, c->cache) != LUA_TNIL) return 1;
+        lua_pop(L, 1);
+    }
+    if (n->type == SR_Y_SCALAR) {
+        push_scalar(L, n);
+        lua_pushlightuserdata(L, (void *)n);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, c->cache);
+        return 1;
+    }
     tbl = new_container(L, n, c);
-    ok = n->type == SR_Y_SEQ ? fill_seq(L, n, c, depth, tbl, tbl + 2)
+    ok = n->type == SR_Y_SEQ ? fill_seq(L, n, c, depth, tbl, tbl + 1)
                              : fill_map(L, n, c, depth, tbl, tbl + 1);
     lua_settop(L, tbl);
     return ok;
@@ -948,23 +974,62 @@ static int finish_yaml(lua_State *L, sr_ydoc *d, const char *err, const char *na
     return 2;
 }
 
-/* synroute.yaml_load(path) -> doc, pos | nil, "path:line:col: msg". */
+/* The limits table at arg (nil or absent: the defaults) into *lim:
+ * { max_bytes =, max_nodes =, max_text = }, each a positive integer.
+ * Raises on anything else (a wrong argument is a programming error). */
+static void check_limits(lua_State *L, int arg, sr_yaml_limits *lim)
+{
+    static const char *const names[] = { "max_bytes", "max_nodes", "max_text" };
+    size_t *fields[] = { &lim->max_bytes, &lim->max_nodes, &lim->max_text };
+    memset(lim, 0, sizeof *lim);
+    if (lua_isnoneornil(L, arg)) return;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    for (size_t i = 0; i < 3; i++) {
+        int isint = 0;
+        lua_Integer v;
+        if (lua_getfield(L, arg, names[i]) != LUA_TNIL) {
+            v = lua_tointegerx(L, -1, &isint);
+            if (!isint || v < 1)
+                luaL_argerror(L, arg, lua_pushfstring(L, "%s: positive integer expected", names[i]));
+            *fields[i] = (uint64_t)v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        int known = lua_type(L, -2) == LUA_TSTRING &&
+                    (!strcmp(lua_tostring(L, -2), names[0]) || !strcmp(lua_tostring(L, -2), names[1]) ||
+                     !strcmp(lua_tostring(L, -2), names[2]));
+        if (!known) luaL_argerror(L, arg, "unknown limit (max_bytes, max_nodes, max_text)");
+        lua_pop(L, 1);
+    }
+}
+
+/* synroute.yaml_load(path, limits?) -> doc, pos | nil, "path: msg" (the
+ * file as a whole) or "path:line:col: msg" (sr_yaml_load_file). Raises
+ * only on wrong argument types. */
 static int l_yaml_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     char err[ERRLEN];
-    sr_ydoc *d = sr_yaml_load_file(path, err, sizeof err);
+    sr_yaml_limits lim;
+    sr_ydoc *d;
+    check_limits(L, 2, &lim);
+    d = sr_yaml_load_file(path, &lim, err, sizeof err);
     return finish_yaml(L, d, err, path);
 }
 
-/* synroute.yaml_parse(str, name?) -> doc, pos | nil, err. */
+/* synroute.yaml_parse(str, name?, limits?) -> doc, pos | nil, err. */
 static int l_yaml_parse(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     const char *name = luaL_optstring(L, 2, "<string>");
     char err[ERRLEN];
-    sr_ydoc *d = sr_yaml_load_string(s, len, name, err, sizeof err);
+    sr_yaml_limits lim;
+    sr_ydoc *d;
+    check_limits(L, 3, &lim);
+    d = sr_yaml_load_string(s, len, name, &lim, err, sizeof err);
     return finish_yaml(L, d, err, name);
 }
 

@@ -9,8 +9,9 @@
  *  - Data errors (a bad pattern, a malformed header, invalid YAML) are
  *    returned: NULL / -1 / SR_NONE plus a message. The constructors of sets
  *    and routers fill an sr_error (where, and what is wrong); the YAML loader
- *    writes "file:line:col: problem" into a caller-supplied buffer `err` of
- *    size `errlen` (always NUL-terminated, may be NULL).
+ *    writes "file:line:col: problem" (or "file: problem" about the file as
+ *    a whole) into a caller-supplied buffer `err` of size `errlen` (always
+ *    NUL-terminated, may be NULL).
  *    Nothing here aborts, exits or prints. Out-of-memory is a data error.
  *  - No mutable static state: every object is owned by its creator and freed
  *    with its *_free function. Objects are immutable after construction
@@ -264,19 +265,65 @@ struct sr_ynode {
     sr_ytype type;
     int line, col; /* 1-based position of the node's start      */
     int plain;     /* scalar: 1 if it was unquoted (plain)      */
+    int shared;    /* 1 if an alias names it: it occurs more than
+                      once in the tree                          */
     char *str;     /* scalar text (NUL-terminated copy)         */
     size_t len;
     size_t n;         /* SEQ: items; MAP: pairs                    */
     sr_ynode **items; /* SEQ: n items; MAP: 2n (key, value, ...)   */
 };
 typedef struct sr_ydoc sr_ydoc; /* owns every node; aliases share nodes */
-/* Load the first document of a file. On error NULL and err =
- * "<path>:<line>:<col>: <problem>" (e.g. "cannot open: No such file"). An
- * empty file gives a doc whose root is SR_Y_NULL. Merge keys (<<) are kept
- * as ordinary pairs; aliases point to the anchored node. */
-sr_ydoc *sr_yaml_load_file(const char *path, char *err, size_t errlen);
+
+/* Limits of one load; a field of 0 takes its default. Crossing one is a
+ * data error naming the limit (messages below).
+ *  - max_bytes: the file (or string) size. Synapse's own files are a few
+ *    KiB (its old fully commented sample homeserver.yaml about 100 KiB);
+ *    1 MiB leaves ten times that and keeps what the Lua side builds from
+ *    one file to a few tens of MiB, within HAProxy's Lua memory.
+ *  - max_nodes, max_text: the size of the tree once every alias is
+ *    expanded (nodes, and bytes of scalar text). Aliases are never copied,
+ *    but whoever walks the tree pays for each occurrence; a "billion
+ *    laughs" document is refused at the alias that crosses the limit, in
+ *    time linear in its text. */
+#define SR_YAML_MAX_BYTES ((size_t)1 << 20)
+#define SR_YAML_MAX_NODES ((size_t)1000000)
+#define SR_YAML_MAX_TEXT  ((size_t)16 << 20)
+typedef struct {
+    size_t max_bytes, max_nodes, max_text;
+} sr_yaml_limits;
+
+/* A document's size with every alias expanded (see sr_ydoc_size). */
+typedef struct {
+    size_t nodes; /* nodes, an aliased subtree counted at each alias */
+    size_t text;  /* bytes of scalar text, counted the same way      */
+    size_t depth; /* sequences and mappings nested, at the deepest
+                     (at most 256, through aliases too)             */
+} sr_ysize;
+
+/* Load the first document of a regular file. lim NULL: the defaults.
+ * Never reads anything but a regular file: a FIFO, device, directory or
+ * socket is refused before any read (opened O_NONBLOCK, checked with fstat
+ * on the open descriptor). On error NULL and err =
+ *   "<path>: cannot open: <strerror>"
+ *   "<path>: is not a regular file (a FIFO)"  (a character device, ...)
+ *   "<path>: is too large (N bytes; the limit is M bytes)"
+ *   "<path>: cannot read: <strerror>" / "<path>: out of memory"
+ *   "<path>:<line>:<col>: <problem>", a YAML or limit problem, e.g.
+ *   "<path>:9:12: alias *a expands the document beyond 1000000 nodes (the
+ *    limit on nodes with aliases expanded)"; sequences and mappings nest at
+ *   most 256 deep, aliases expanded ("alias *a nests the document deeper
+ *   than 256 levels"), so a recursive walk of the tree stays shallow.
+ * Exactly the problems about the file as a whole have no line. An empty
+ * file gives a doc whose root is SR_Y_NULL. Merge keys (<<) are kept as
+ * ordinary pairs; aliases point to the anchored node. Never raises. */
+sr_ydoc *sr_yaml_load_file(const char *path, const sr_yaml_limits *lim, char *err,
+                           size_t errlen);
+/* The same over buf[0..len) (name is used in messages, "<string>" when
+ * NULL); a buffer over max_bytes is "<name>: is too large (...)". */
 sr_ydoc *sr_yaml_load_string(const char *buf, size_t len, const char *name,
-                             char *err, size_t errlen);
+                             const sr_yaml_limits *lim, char *err, size_t errlen);
+/* The expanded size, computed once at load; {0, 0} for NULL. */
+sr_ysize sr_ydoc_size(const sr_ydoc *d);
 const sr_ynode *sr_ydoc_root(const sr_ydoc *d);
 void sr_ydoc_free(sr_ydoc *d);
 

@@ -20,7 +20,6 @@
 #define RT_TOK_MAX   4096 /* longest token we look at (query-decoded)  */
 #define RT_PARAM_MAX 512  /* query values we read (since, user_id ...) */
 #define RT_NORM_MAX  4096 /* path bytes normalized for the block check */
-#define RT_SEG_MAX   256
 
 typedef struct {
     char *cls, *generic_backend, *other_backend, *reason;
@@ -326,15 +325,6 @@ static int seg_is(const char *s, size_t n, const char *lit)
     return n == strlen(lit) && memcmp(s, lit, n) == 0;
 }
 
-/* Does [h, h+hn) contain the C string lit? */
-static int mem_has(const char *h, size_t hn, const char *lit)
-{
-    size_t n = strlen(lit);
-    for (size_t i = 0; i + n <= hn; i++)
-        if (memcmp(h + i, lit, n) == 0) return 1;
-    return 0;
-}
-
 /* 0 if no normalization of p can produce a segment "_synapse": that needs
  * a '_' (raw, or %5f, or double-encoded via %25) followed by an 's' (raw,
  * either case, or encoded: then a '%' follows the '_'). Sound, and lets
@@ -357,11 +347,13 @@ static int maybe_internal(const char *p, size_t n)
 /* 1 if the path must be blocked: the raw path starts with one of the
  * internal prefixes, or - conservatively - the path after percent-decoding
  * (twice), lowercasing, merging slashes and resolving dot segments has the
- * segments "_synapse" then "replication" or "mas". */
+ * segments "_synapse" then "replication" or "mas". Only the first two
+ * segments decide, so the resolution keeps those two and a count of the
+ * segments above them: exact however deep the path goes. */
 static int is_internal_path(const char *p, size_t n)
 {
     char a[RT_NORM_MAX], b[RT_NORM_MAX];
-    size_t la, lb, segs[RT_SEG_MAX][2], ns = 0, i = 0;
+    size_t la, lb, segs[2][2] = { { 0, 0 }, { 0, 0 } }, ns = 0, i = 0;
 
     if ((n >= 22 && memcmp(p, "/_synapse/replication/", 22) == 0) ||
         (n >= 14 && memcmp(p, "/_synapse/mas/", 14) == 0))
@@ -393,10 +385,10 @@ static int is_internal_path(const char *p, size_t n)
             if (ns) ns--;
             continue;
         }
-        if (ns == RT_SEG_MAX)
-            return mem_has(b, lb, "_synapse/replication") || mem_has(b, lb, "_synapse/mas");
-        segs[ns][0] = st;
-        segs[ns][1] = len;
+        if (ns < 2) {
+            segs[ns][0] = st;
+            segs[ns][1] = len;
+        }
         ns++;
     }
     return ns >= 2 && seg_is(b + segs[0][0], segs[0][1], "_synapse") &&

@@ -34,6 +34,7 @@ synroute() { "$root/bin/synroute" "$@"; }
 standin() { lua5.4 "$root/examples/standin/standin.lua" "$@"; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-demo.XXXXXX")
+export SYNROUTE_RUN_DIR=$tmp   # examples/full's runtime API socket: synroute status --config examples/full/synroute.yaml
 pids=()
 cleanup() {
     trap - EXIT INT TERM

@@ -22,6 +22,8 @@ export LUA_CPATH="$root/build/5.4/?.so;;"
 unset SYNROUTE_CONFIG
 T=${T:-test}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/synroute-${T//\//-}.XXXXXX")
+# the checked-in examples and fixtures put their runtime API socket here
+export SYNROUTE_RUN_DIR=$tmp
 pids=()
 fails=0
 ok() { echo "ok $T/$1"; }

@@ -13,7 +13,9 @@
 --   lua5.4 examples/standin/standin.lua slow NAME HOST:PORT DELAY_MS LUAFILE
 --       an HAProxy config (with a small Lua service written to LUAFILE) for
 --       one process that answers like `config` does, but only after
---       DELAY_MS (GET /health answers at once): fills connection slots
+--       DELAY_MS (GET /health answers at once): fills connection slots;
+--       a request with the query parameter hold=N is answered after N ms
+--       instead (a long poll held open)
 --   lua5.4 examples/standin/standin.lua servers CONFIG
 --       prints "pool<TAB>server" lines (which worker belongs to which pool)
 --
@@ -81,7 +83,9 @@ elseif cmd == "slow" then
     local f = assert(io.open(luafile, "w"))
     f:write(string.format([[
 core.register_service("slow", "http", function(applet)
-  if applet.path ~= "/health" then core.msleep(%d) end
+  local hold = ("&" .. (applet.qs or "")):match("&hold=(%%d+)")
+  if hold then core.msleep(tonumber(hold))
+  elseif applet.path ~= "/health" then core.msleep(%d) end
   local body = '{"worker":"%s"}'
   applet:set_status(200)
   applet:add_header("X-Worker", "%s")

@@ -5,6 +5,7 @@
 --   synroute haproxy CONFIG [-o FILE] [--probe [--probe-url URL]]    (synroute.haproxy_gen)
 --   synroute replay [--config FILE] [options] ACCESS_LOG              (synroute.replay)
 --   synroute routes --explain-table [--version V] [--routes FILE]
+--   synroute status | drain WORKER | ready WORKER | show KEY   (synroute.ops)
 --   synroute --help | help [COMMAND] | --version
 --
 -- Exit codes: 0 ok, 1 data error (bad config, bad routes.yaml, ...), 2 usage error.
@@ -65,6 +66,11 @@ commands:
         (literal, tail, glob, regex with quick rejects, or full regex), memo
         --version V     Synapse version (default: the newest known)
         --routes FILE   routes.yaml to use (default: the installed one)
+  status | drain WORKER | ready WORKER | show KEY-OR-USER   [--config FILE] [--socket PATH]
+        talk to the running HAProxy through its runtime API (synroute status --help):
+        per-pool server states and shares; take a Synapse process out of every pool
+        for an upgrade (long polls finish, pinned users move) and back; which server
+        a user, room or origin is pinned to
   help [COMMAND]
         this text
 
@@ -333,6 +339,10 @@ local COMMANDS = {
         return require("synroute.replay").main(args, { default_config = default_config() })
     end,
 }
+-- status, drain, ready, show: HAProxy's runtime API (synroute.ops)
+for _, c in ipairs({ "status", "drain", "ready", "show" }) do
+    COMMANDS[c] = function(args) return require("synroute.ops").main(c, args, { default_config = default_config() }) end
+end
 
 function M.main(args)
     args = args or {}

@@ -17,6 +17,7 @@
 local paths = require("synroute.paths")
 local policy = require("synroute.policy")
 local pools = require("synroute.pools")
+local runtime = require("synroute.runtime")
 local settings = require("synroute.settings")
 local synapse = require("synroute.synapse")
 local values = require("synroute.values")
@@ -217,12 +218,23 @@ local function summary(m, p, dep)
 end
 
 local SETTINGS = { "synapse_version", "listen", "admin_networks", "stick", "timeouts", "nbthread", "log",
-                   "limits", "peers", "mas", "haproxy" }
+                   "limits", "mas", "haproxy", "runtime" }
 
-local function assemble(path, s, m, p, report)
+-- peers: false is no peers section (a reload starts with empty stick
+-- tables); no setting is the local-only section of synroute.runtime.
+local function peers_of(s, at, report)
+    if s.peers == false then return nil end
+    local peers = s.peers or runtime.default_peers()
+    local w = runtime.local_peer_warning(peers)
+    if w then report:warn(at("peers"), w) end
+    return peers
+end
+
+local function assemble(path, s, at, m, p, report)
     local dep = { file = paths.abspath(path), pools = p.pools, as_tokens = m.as_tokens,
                   warnings = report.warnings }
     for _, k in ipairs(SETTINGS) do dep[k] = s[k] end
+    dep.peers = peers_of(s, at, report)
     dep.hash_secret, dep.hash_secret_source = hash_secret(s, m, path, report)
     dep.main = main_record(m, report)
     summary(m, p, dep)
@@ -248,7 +260,7 @@ function M.load(path, opts)
     local s, at = settings.read(doc, report)
     local m = synapse.read(s, at, path, report)
     local p = pools.derive(m, s, at, report)
-    local dep = assemble(path, s, m, p, report)
+    local dep = assemble(path, s, at, m, p, report)
     check_mixed(m, report)
     check_media(m, dep, report)
     check_endpoints(m, dep, at, report)

@@ -23,6 +23,7 @@ local cmdline = require("synroute.cmdline")
 local classes = require("synroute.classes")
 local config = require("synroute.config")
 local paths = require("synroute.paths")
+local runtime = require("synroute.runtime")
 local target_mod = require("synroute.target")
 local values = require("synroute.values")
 
@@ -72,6 +73,18 @@ local function global_section(dep, opts, out)
         add(out,
             "    # this node's name in the peers section (haproxy -L <name> overrides it)",
             "    localpeer " .. dep.peers["local"])
+    end
+    -- the runtime API; --snippet leaves it to the existing global section
+    local stats = runtime.global_line(dep)
+    if stats and not opts.snippet then
+        add(out, "    # the runtime API: synroute status, drain, ready and show (level admin)", "    " .. stats)
+    end
+    local boot = runtime.boot_line(dep)
+    if boot then
+        add(out,
+            "    # start time: no new stick-table pin in the first seconds, while the tables",
+            "    # arrive from the old process or the peers (synroute.runtime.HANDOVER_GRACE_MS)",
+            "    " .. boot)
     end
     add(out,
         "    # normalize-uri is experimental in HAProxy 2.6 and 3.0",
@@ -255,7 +268,12 @@ end
 
 local function peers_section(dep, out)
     if not dep.peers then return end
-    add(out, "# HAProxy nodes that share their stick tables (peers in synroute.yaml)", "peers " .. dep.peers.name)
+    if dep.peers.implicit then
+        out[#out + 1] = "# only this node: a reload hands the stick tables to the new process (users stay put)"
+    else
+        out[#out + 1] = "# HAProxy nodes that share their stick tables (peers in synroute.yaml)"
+    end
+    out[#out + 1] = "peers " .. dep.peers.name
     for _, n in ipairs(dep.peers.nodes) do
         out[#out + 1] = "    peer " .. n.name .. " " .. n.addr
     end
@@ -317,7 +335,8 @@ local function hash_lines(dep, pool, out)
         (dep.peers and (" peers " .. dep.peers.name) or "")
     add(out,
         "    stick match var(txn.synroute_key)",
-        "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }")
+        "    stick store-request var(txn.synroute_key) if !{ var(txn.synroute_key),in_table(" .. pool .. ") }" ..
+            runtime.store_guard(dep))
 end
 
 local function pool_backend(dep, opts, pool, checked, out)
@@ -385,6 +404,7 @@ end
 -- backends (names the router may produce).
 function M.generate(dep, opts)
     opts = opts or {}
+    dep = runtime.without_idle_peers(dep)   -- no stick table: no local peers section
     local t = opts.target or {}
     opts.config = opts.config or dep.file
     if not opts.glue then
@@ -414,6 +434,13 @@ function M.generate(dep, opts)
         for i = 2, #g do
             local line = g[i]:gsub("^%s+", "")
             if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") then out[#out + 1] = "#     " .. line end
+        end
+        local stats = runtime.global_line(dep)
+        if stats then
+            add(out,
+                "#     and a runtime API socket at level admin for synroute status/drain/ready/show",
+                "#     (Debian's haproxy.cfg has one; runtime.socket in synroute.yaml names it):",
+                "#     " .. stats)
         end
         out[#out + 1] = "# (b) add to your defaults: the errorfile lines and timeouts (client " .. dep.timeouts.client ..
             ", server " .. dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") of the full output"

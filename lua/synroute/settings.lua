@@ -27,13 +27,15 @@
 --              so the defaults inside apply); nonempty: {} is a problem;
 --              short = "k": a value that is not a mapping stands for { k = value };
 --              finish(values, ctx) -> the section's value (checks across keys);
---              expect: what a value that is not a mapping is told
+--              expect: what a value that is not a mapping is told;
+--              allow_false: the value false stands for "none" (kept as false)
 --   and any entry may be required: true ("<path>: <expect>" when absent) or
 --   a message ("<section>: <message>").
 -- Adding a setting is adding one entry. An unknown key is
 -- "<section>: unknown setting 'k' (the known keys)".
 
 local classes = require("synroute.classes")
+local runtime = require("synroute.runtime")
 local values = require("synroute.values")
 local target = require("synroute.target")
 local yamlfile = require("synroute.yamlfile")
@@ -198,7 +200,8 @@ M.SCHEMA = { expect = "expected a YAML mapping at the top level", keys = {
             queue = whole(1, 100000, 100),
             queue_timeout = { type = "duration", expect = "expected a duration like 10s" },
         } } },
-    peers = { optional = true, expect = "expected a mapping with nodes (and optionally local)",
+    peers = { optional = true, allow_false = true,
+        expect = "expected a mapping with nodes (and optionally local), or false",
         finish = peers_finish, keys = {
             ["local"] = { check = function(v)
                 return type(v) == "string" and v or nil, "'" .. tostring(v) .. "' is not one of peers.nodes"
@@ -218,6 +221,7 @@ M.SCHEMA = { expect = "expected a YAML mapping at the top level", keys = {
             version = { check = target.check_haproxy },
             lua = { check = target.check_lua },
         } },
+    runtime = runtime.SCHEMA,
 } }
 
 ---------------------------------------------------------------------------
@@ -341,6 +345,7 @@ function check_entry(e, v, parent, key, path, ctx)
         fill_defaults(e, out, path, where, ctx)
         return out
     end
+    if v == false and e.allow_false then return false end
     if yamlfile.is_null(v) then
         if e.required then ctx.report:problem(where, say(path, e.expect)) end
         if e.optional or e.required then return nil end

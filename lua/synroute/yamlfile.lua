@@ -81,20 +81,28 @@ function Report:warn(where, msg)
     self.warnings[#self.warnings + 1] = where .. ": " .. msg
 end
 
-function Report:load(path, ref, what)
-    local fh, err = io.open(path, "r")
-    if not fh then
-        self:problem(ref or (path .. ":1"), "cannot read " .. (what or "file") .. " " .. path .. ": " ..
-            tostring(err):gsub("^[^:]*: ", ""))
-        return nil
+-- The message for a file yaml_load refused. Problems with the file as a
+-- whole lead with the reference:
+--   "homeserver.yaml:19: appservice registration /dev/zero is not a regular file (a character device)"
+-- problems inside it lead with their own place and say where it was named:
+--   "as/bomb.yaml:3:9: alias *a expands ... (referenced at homeserver.yaml:19)"
+local function refused(path, ref, what, msg)
+    local head = msg:sub(1, #path + 1) == path .. ":" and msg:sub(#path + 2, #path + 2)
+    if head and head:match("%d") then
+        return msg .. (ref and (" (referenced at " .. ref .. ")") or "")
     end
-    fh:close()
-    local root, pos = synroute.yaml_load(path)
+    local why = head and msg:sub(#path + 3) or msg
+    local where = ref and (ref .. ": ") or ""
+    if why:sub(1, 3) == "is " then return where .. what .. " " .. path .. " " .. why end
+    return where .. "cannot read " .. what .. " " .. path .. ": " .. (why:gsub("^cannot open: ", ""))
+end
+
+-- Only a regular file within the module's YAML limits is read (self.limits,
+-- nil: the defaults); a FIFO or a device is refused without being read.
+function Report:load(path, ref, what)
+    local root, pos = synroute.yaml_load(path, self.limits)
     if root == nil then
-        -- pos is "path:line:col: message"
-        local msg = tostring(pos)
-        if not msg:find(path, 1, true) then msg = path .. ":1: " .. msg end
-        self.problems[#self.problems + 1] = msg
+        self.problems[#self.problems + 1] = refused(path, ref, what or "file", tostring(pos))
         return nil
     end
     if root == synroute.null then root, pos = {}, pos or {} end

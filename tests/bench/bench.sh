@@ -34,6 +34,7 @@ if ! command -v valgrind >/dev/null || ! command -v wrk >/dev/null; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+export SYNROUTE_RUN_DIR=$tmp   # examples/bench's runtime API socket
 cfg=$ROOT/examples/bench/haproxy.cfg
 # action variant: the converter lines replaced by one Lua action
 awk -v glue="$ROOT/tests/bench/action_glue.lua" '

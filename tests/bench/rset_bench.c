@@ -54,7 +54,7 @@ static long load_routes(const char *path, const char ***pats, unsigned **masks,
                         const char ***names, sr_ydoc **docp)
 {
     char err[512];
-    sr_ydoc *d = sr_yaml_load_file(path, err, sizeof err);
+    sr_ydoc *d = sr_yaml_load_file(path, NULL, err, sizeof err);
     const sr_ynode *routes;
     size_t n = 0;
     if (!d) { fprintf(stderr, "rset_bench: %s\n", err); return -1; }

@@ -50,6 +50,7 @@ else
 fi
 
 work=$tmp
+export SYNROUTE_RUN_DIR=$work   # the runtime API socket of tests/vtc/conf/all
 
 n=$(timeout 60 lua5.4 tests/e2e/agree/prepare.lua "$root" "$conf" "$work" "${cases[@]}" 2>"$work/prepare.err") || {
     fail setup "prepare.lua failed:"; sed 's/^/    /' "$work/prepare.err"; exit 1; }

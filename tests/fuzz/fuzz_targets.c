@@ -9,7 +9,9 @@
  *   query    sr_query_param, sr_pct_decode
  *   path     sr_room_from_path, sr_profile_user_from_path
  *   b64      sr_b64_decode (both alphabets, round trip)
- *   yaml     sr_yaml_load_string (+ a bounded walk of the tree)
+ *   yaml     sr_yaml_load_string (+ a bounded walk of the tree, which must
+ *            see the expanded size the loader counted; odd-sized inputs
+ *            under small limits)
  * Besides the sanitizers, each target checks the contracts of sr_core.h
  * (results within capacity, no NUL in decoded output, determinism) and
  * aborts on a violation: that is a finding, like a crash.
@@ -186,24 +188,29 @@ done:
     free(s); free(out); free(enc); free(back);
 }
 
-/* Walk with a budget: aliases make a DAG whose expansion can be huge. */
-static void walk(const sr_ynode *n, int depth, long *budget)
+/* Walk with a budget: aliases make a DAG whose expansion can be huge.
+ * Counts the nodes and scalar bytes visited into *seen, and the deepest
+ * nesting of sequences and mappings (depth: those above n). */
+static void walk(const sr_ynode *n, size_t depth, long *budget, sr_ysize *seen)
 {
     size_t i, k;
     if (--*budget < 0) return;
-    NEED(depth <= 300);
     NEED(n->line >= 1 && n->col >= 1);
+    seen->nodes++;
     switch (n->type) {
     case SR_Y_NULL:
         break;
     case SR_Y_SCALAR:
         NEED(n->str != NULL && n->str[n->len] == '\0');
+        seen->text += n->len;
         break;
     case SR_Y_SEQ:
     case SR_Y_MAP:
         k = n->type == SR_Y_MAP ? 2 * n->n : n->n;
         NEED(k == 0 || n->items != NULL);
-        for (i = 0; i < k && *budget > 0; i++) walk(n->items[i], depth + 1, budget);
+        NEED(depth + 1 <= 256);
+        if (depth + 1 > seen->depth) seen->depth = depth + 1;
+        for (i = 0; i < k && *budget > 0; i++) walk(n->items[i], depth + 1, budget, seen);
         break;
     default:
         abort();
@@ -214,15 +221,24 @@ static void fuzz_yaml(const uint8_t *data, size_t size)
 {
     char err[256];
     char *s = dup_exact(data, size);
+    /* small limits, so that the fuzzer reaches them */
+    sr_yaml_limits lim = { 4096, 2000, 20000 };
     sr_ydoc *d;
     if (!s) return;
     err[0] = 'x';
-    d = sr_yaml_load_string(s, size, "fuzz.yaml", err, sizeof err);
+    d = sr_yaml_load_string(s, size, "fuzz.yaml", size & 1 ? &lim : NULL, err, sizeof err);
     if (d) {
         long budget = 100000;
         const sr_ynode *root = sr_ydoc_root(d);
+        sr_ysize seen = { 0, 0, 0 }, z = sr_ydoc_size(d);
         NEED(root != NULL);
-        walk(root, 0, &budget);
+        walk(root, 0, &budget, &seen);
+        /* the expanded size counted at load is what a full walk sees (a
+         * walk that used up its budget saw only part of the tree) */
+        if (seen.nodes < 100000) NEED(seen.nodes == z.nodes && seen.text == z.text && seen.depth == z.depth);
+        else NEED(z.nodes >= seen.nodes);
+        NEED(z.depth <= 256);
+        if (size & 1) NEED(z.nodes <= lim.max_nodes && z.text <= lim.max_text && size <= lim.max_bytes);
         sr_ydoc_free(d);
     } else {
         NEED(memchr(err, 0, sizeof err) != NULL);

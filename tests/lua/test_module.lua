@@ -1,8 +1,8 @@
 -- tests/lua/test_module.lua - the C module `synroute` as Lua sees it:
 -- synroute.glob, name_match, getcwd, token, localpart, set:dump(),
--- 1-based error messages built from the core's
--- structured errors, the router spec's field names, and the exports that
--- are gone. usage: lua test_module.lua [NAME_PREFIX]
+-- 1-based error messages built from the core's structured errors, the
+-- router spec's field names, the YAML limits and side tables, and the
+-- exports that are gone. usage: lua test_module.lua [NAME_PREFIX]
 
 local prefix = (arg and arg[1] or "lua") .. "/module"
 local kit = dofile((arg[0]:match("^(.*)tests/") or "") .. "tests/lua/testkit.lua")(prefix)
@@ -161,6 +161,45 @@ do
     check("getcwd/is-the-working-directory", seen ~= nil, tostring(cwd) .. (file and "" or " (cannot write here)"))
     if seen then seen:close() end
     if file then file:close(); os.remove(name) end
+end
+
+---------------------------------------------------------------- yaml limits
+do
+    local doc, pos = synroute.yaml_parse("a: &x [1, {k: v}]\nb: *x\nc: {}\n", "t.yaml")
+    check("yaml/alias-same-table", doc and doc.a == doc.b)
+    check("yaml/pos-map-keys", pos and pos[doc].keys.b == 2 and pos[doc].items == nil)
+    check("yaml/pos-seq-items", pos and pos[doc.a].items[2] == 1 and pos[doc.a].keys == nil)
+    check("yaml/pos-empty-line-only", pos and pos[doc.c].line == 3 and pos[doc.c].keys == nil)
+    -- the node limit, overridable per call
+    local d2, err = synroute.yaml_parse("a: &x [1, 2, 3]\nb: *x\n", "t.yaml", { max_nodes = 8 })
+    eq("yaml/node-limit", d2 == nil and err,
+        "t.yaml:2:4: alias *x expands the document beyond 8 nodes (the limit on nodes with aliases expanded)")
+    check("yaml/node-limit-raised", synroute.yaml_parse("a: &x [1, 2, 3]\nb: *x\n", "t.yaml", { max_nodes = 12 }))
+    -- a billion laughs by default: nil, message, at once
+    local lines = { "l0: &l0 [lol, lol]" }
+    for i = 1, 12 do
+        lines[#lines + 1] = ("l%d: &l%d [%s]"):format(i, i, ("*l" .. (i - 1) .. ", "):rep(9) .. "*l" .. (i - 1))
+    end
+    local bomb = table.concat(lines, "\n") .. "\n"
+    d2, err = synroute.yaml_parse(bomb, "bomb.yaml")
+    check("yaml/bomb-refused", d2 == nil and tostring(err):match("^bomb%.yaml:7:%d+: alias %*l5 expands") ~= nil, err)
+    d2, err = synroute.yaml_parse("a: 123456\n", "t.yaml", { max_bytes = 9 })
+    eq("yaml/byte-limit", d2 == nil and err, "t.yaml: is too large (10 bytes; the limit is 9 bytes)")
+    d2, err = synroute.yaml_load("/dev/zero")
+    eq("yaml/device-refused", d2 == nil and err, "/dev/zero: is not a regular file (a character device)")
+    -- a long scalar named by many aliases is one Lua string (10 MB if copied)
+    local big = "s: &s " .. ("x"):rep(10000) .. "\nl: [" .. ("*s, "):rep(999) .. "*s]\n"
+    collectgarbage()
+    local before = collectgarbage("count")
+    d2 = synroute.yaml_parse(big, "big.yaml")
+    collectgarbage()
+    check("yaml/aliased-string-shared", d2 and #d2.l == 1000 and d2.l[1000] == d2.s and
+        collectgarbage("count") - before < 2048, collectgarbage("count") - before)
+    -- wrong argument types raise; data errors never do
+    check("yaml/limits-not-table-raises", not pcall(synroute.yaml_parse, "a: 1", "t", 5))
+    check("yaml/limits-zero-raises", not pcall(synroute.yaml_parse, "a: 1", "t", { max_nodes = 0 }))
+    check("yaml/limits-float-raises", not pcall(synroute.yaml_parse, "a: 1", "t", { max_bytes = 1.5 }))
+    check("yaml/limits-unknown-raises", not pcall(synroute.yaml_load, "/dev/null", { max_size = 1 }))
 end
 
 ---------------------------------------------------------------- removed exports

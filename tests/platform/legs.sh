@@ -126,7 +126,7 @@ leg_trixie() {
     . tests/platform/chroot.bash
     local bench_in=$inside/shared/${bench_dir##*/}
     # logs stay in the chroot until the next run: $chroot$inside/tmp
-    local script="cd $inside/synroute && mkdir -p build $inside/tmp && export TMPDIR=$inside/tmp
+    local script="cd $inside/synroute && mkdir -p build $inside/tmp && export TMPDIR=$inside/tmp SYNROUTE_LEG=$suite
 $(platform_info)
 if ! make all >build/leg-make.log 2>&1; then
     echo \"FAIL $suite/make: make all failed: \$(grep -m3 -E 'error|Error' build/leg-make.log)\"; tail -20 build/leg-make.log; exit 1

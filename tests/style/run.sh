@@ -20,6 +20,13 @@
 # Missing tools are installed with apt-get (announced on stderr).
 T=style
 . "$(dirname -- "$0")/../lib.bash"   # root, ok/fail/skip, need_pkg
+# These check the source, not the platform: they run once, in the host leg
+# (the formatting reference is bookworm's clang-format 14; another release's
+# clang-format formats differently).
+if [ -n "${SYNROUTE_LEG:-}" ] && [ "$SYNROUTE_LEG" != host ]; then
+    echo "skip style: source checks run in the host leg only (this is the $SYNROUTE_LEG leg)"
+    exit 0
+fi
 
 c_files=$(ls c_ext/*.[ch] tests/unit/*.[ch])
 lua_files=$(find lua tests examples -name '*.lua' | sort)
@@ -74,14 +81,16 @@ done
 
 # ---- Lua: indentation ------------------------------------------------------
 # A line indented by exactly 2 spaces is the mark of a 2-space file; lines
-# inside a [[ ... ]] spanning several lines are text, not code.
+# inside a long string ([[ ... ]], [==[ ... ]==]) spanning several lines are
+# text, not code.
 bad=$(awk '
     FNR == 1 { inl = 0 }
     !inl && (/^ *\t/ || /^  [^ ]/) { printf "%s:%d ", FILENAME, FNR }
     {
-        o = index($0, "[[")
-        if (!inl && o && !index(substr($0, o + 2), "]]")) inl = 1
-        else if (inl && index($0, "]]")) inl = 0
+        if (!inl && match($0, /\[=*\[/)) {
+            shut = "]" substr($0, RSTART + 1, RLENGTH - 2) "]"
+            if (!index(substr($0, RSTART + RLENGTH), shut)) inl = 1
+        } else if (inl && index($0, shut)) inl = 0
     }
 ' $lua_files | cut -c1-300)
 if [ -z "$bad" ]; then ok lua-indentation; else fail lua-indentation "not 4 spaces a level: $bad"; fi

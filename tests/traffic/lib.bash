@@ -19,6 +19,10 @@
 #   sock NAME CMD                 a stats-socket command
 #   worker ARGS...                curl; prints the X-Worker header
 #   urls < list > file            URLs -> a `curl -K` file
+#   need_lua_socket               install Debian's lua-socket when missing (the
+#                                 CLI's runtime API commands use it)
+#   start_holding NAME            a stand-in for NAME that holds requests with
+#                                 hold=N (ms) in their query, like a long poll
 T=${T:-traffic}
 # root, tmp, pids, ok/fail/check, stop_pid, stop_all, cleanup trap, syn, standin
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.bash"
@@ -91,6 +95,8 @@ synapse:
 synapse_version: "1.157"
 listen: $LISTEN
 hash_secret: "traffic-test-secret"
+runtime:
+  socket: $tmp/admin.sock
 timeouts:
   check_interval: 300ms
 pools:
@@ -133,6 +139,25 @@ start_standin() {   # worker name (or "rest")
 }
 stop_standin() { stop_pid "${st_pid[$1]}"; }
 
+start_holding() {   # worker name: a Lua stand-in (no delay unless hold=N) on the worker's port
+    local n=$1 port
+    port=$(sed -n 's/^ *port: *\([0-9]*\).*/\1/p' "$tmp/dep/workers/$n.yaml" | head -1)
+    standin slow "$n" "127.0.0.1:$port" 0 "$tmp/hold-$n.lua" > "$tmp/hold-$n.cfg"
+    haproxy -db -f "$tmp/hold-$n.cfg" > "$tmp/hold-$n.log" 2>&1 9>&- &
+    st_pid[$n]=$!; pids+=($!)
+    for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$port/health" && return 0; sleep 0.1; done
+    echo "FAIL $T/setup: holding stand-in $n did not start: $(grep -m2 ALERT "$tmp/hold-$n.log")"; exit 1
+}
+
+need_lua_socket() {
+    lua5.4 -e 'require("socket.unix")' 2>/dev/null && return 0
+    echo "installing: lua-socket"
+    local SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq lua-socket >/dev/null
+    lua5.4 -e 'require("socket.unix")' 2>/dev/null ||
+        { echo "FAIL $T/setup: lua-socket (socket.unix for Lua 5.4) is not installed"; exit 1; }
+}
+
 # Another run of the traffic tests (same ports) may be under way: wait for it
 # (bounded), since two HAProxy processes would share a port (SO_REUSEPORT).
 wait_ports_free() {   # regex of ports
@@ -163,14 +188,31 @@ start_standins() {
 
 start_haproxy() {   # name [extra haproxy args]
     local name=$1; shift
+    local t0
+    t0=$(date +%s%N)
     haproxy -db -f "$tmp/$name.cfg" -f "$tmp/$name.stats.cfg" "$@" > "$tmp/$name.log" 2>&1 9>&- &
     hp_pid[$name]=$!; pids+=($!)
     local url=${HP_URL:-$base}
     for _ in $(seq 50); do
-        curl -s -o /dev/null "$url/_matrix/client/versions" && sleep 0.2 && return 0   # first checks done
+        if curl -s -o /dev/null "$url/_matrix/client/versions"; then
+            sleep 0.2   # first checks done
+            past_grace "$name" "$t0"
+            return 0
+        fi
         sleep 0.1
     done
     echo "FAIL $T/setup: HAProxy $name did not start: $(grep -m3 -E 'ALERT' "$tmp/$name.log" | tr '\n' ' ')"; exit 1
+}
+
+# A generated configuration with peers stores no stick-table pin in its
+# first seconds (synroute.runtime.HANDOVER_GRACE_MS): tests that look at pins
+# start after that.
+past_grace() {   # name start-time-in-ns
+    local ms
+    ms=$(sed -n 's/.*sub(proc\.synroute_boot) ge \([0-9]*\).*/\1/p' "$tmp/$1.cfg" | head -1)
+    [ -n "$ms" ] || return 0
+    local left=$(( (${2} / 1000000 + ms + 200) - $(date +%s%N) / 1000000 ))
+    [ "$left" -le 0 ] || sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
 }
 
 sock() {   # no socat/nc on a minimal system: python3's socket module

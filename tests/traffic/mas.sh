@@ -63,6 +63,10 @@ synapse:
 synapse_version: "1.157"
 listen: $1
 hash_secret: "mas-traffic-secret"
+runtime:
+  socket: $tmp/admin-${1##*:}.sock
+# two of these run at once: no local peers section (its port would be shared)
+peers: false
 timeouts:
   check_interval: 300ms
 mas:

@@ -8,6 +8,7 @@ int main(void)
     test_parse();
     test_hash();
     test_yaml();
+    test_yaml_limits();
     test_rset();
     test_router();
     test_glob();

@@ -285,6 +285,23 @@ static void test_blocked(void)
         snprintf(name, sizeof name, "router/not_blocked_%zu", i);
         CHECK(name, strcmp(d.cls, "blocked") != 0);
     }
+    /* deep paths: many segments, then as many dot-dot segments, plain or
+     * encoded; only the resolved first two segments count, at any depth */
+    for (int n = 250; n <= 300; n += 50) {
+        char buf[4096];
+        size_t o = (size_t)snprintf(buf, sizeof buf, "POST 1.2.3.4 /_synapse/");
+        sr_decision d;
+        for (int k = 0; k < n; k++) o += (size_t)snprintf(buf + o, sizeof buf - o, "a/");
+        for (int k = 0; k < n; k++) o += (size_t)snprintf(buf + o, sizeof buf - o, k % 2 ? "../" : "%%2e%%2e/");
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "replication/send_event/x -");
+        d = route(r, buf);
+        snprintf(name, sizeof name, "router/blocked_deep_%d", n);
+        CHECK_STR(name, d.cls, o < sizeof buf ? strlen(d.cls) : 0, "blocked");
+        buf[o - 26] = 'x'; /* ".../xeplication/...": not internal */
+        d = route(r, buf);
+        snprintf(name, sizeof name, "router/not_blocked_deep_%d", n);
+        CHECK(name, strcmp(d.cls, "blocked") != 0);
+    }
     {
         sr_decision d = route(rb, "GET 1.2.3.4 /_synapse/replication/x -");
         CHECK_STR("router/blocked_data_target_backend", d.backend, strlen(d.backend), "deny");

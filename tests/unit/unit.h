@@ -31,11 +31,12 @@ extern int unit_failed;
         } \
     } while (0)
 
-void test_parse(void);  /* tests/unit/test_parse.c  */
-void test_hash(void);   /* tests/unit/test_hash.c   */
-void test_yaml(void);   /* tests/unit/test_yaml.c   */
-void test_rset(void);   /* tests/unit/test_rset.c   */
-void test_router(void); /* tests/unit/test_router.c */
-void test_glob(void);   /* tests/unit/test_glob.c   */
-void test_util(void);   /* tests/unit/test_util.c   */
+void test_parse(void);       /* tests/unit/test_parse.c  */
+void test_hash(void);        /* tests/unit/test_hash.c   */
+void test_yaml(void);        /* tests/unit/test_yaml.c   */
+void test_yaml_limits(void); /* tests/unit/test_yaml_limits.c */
+void test_rset(void);        /* tests/unit/test_rset.c   */
+void test_router(void);      /* tests/unit/test_router.c */
+void test_glob(void);        /* tests/unit/test_glob.c   */
+void test_util(void);        /* tests/unit/test_util.c   */
 #endif

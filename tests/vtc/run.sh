@@ -116,7 +116,8 @@ gen() {
 # part global|rules CFG -> those lines, without their indentation
 part() {
     case $1 in
-        global) awk '/^global$/ { on = 1; next } on && /^$/ { exit } on && $1 != "log" { sub(/^    /, ""); print }' "$2" ;;
+        # (not the runtime API socket: parallel tests would take each other's)
+        global) awk '/^global$/ { on = 1; next } on && /^$/ { exit } on && $1 != "log" && $1 != "stats" { sub(/^    /, ""); print }' "$2" ;;
         rules) awk '/^    # 1\. Normalise/ { on = 1 } on { sub(/^    /, ""); print } on && /^use_backend/ { exit }' "$2" ;;
     esac
 }
