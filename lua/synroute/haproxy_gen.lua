@@ -61,6 +61,19 @@ local function add(out, ...)
     for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
 end
 
+-- The runtime API's stats socket line with its comment: for the global
+-- section, or (snippet) as advice in the snippet's header.
+local function runtime_lines(dep, snippet)
+    local stats = runtime.global_line(dep)
+    if not stats then return {} end
+    if snippet then
+        return { "#     and a runtime API socket at level admin for synroute status/drain/ready/show",
+                 "#     (Debian's haproxy.cfg has one; runtime.socket in synroute.yaml names it):",
+                 "#     " .. stats }
+    end
+    return { "    # the runtime API: synroute status, drain, ready and show (level admin)", "    " .. stats }
+end
+
 -- opts.glue: path of the HAProxy glue as written into the config
 -- opts.config: string used for SYNROUTE_CONFIG
 local function global_section(dep, opts, out)
@@ -75,10 +88,7 @@ local function global_section(dep, opts, out)
             "    localpeer " .. dep.peers["local"])
     end
     -- the runtime API; --snippet leaves it to the existing global section
-    local stats = runtime.global_line(dep)
-    if stats and not opts.snippet then
-        add(out, "    # the runtime API: synroute status, drain, ready and show (level admin)", "    " .. stats)
-    end
+    if not opts.snippet then add(out, table.unpack(runtime_lines(dep, false))) end
     local boot = runtime.boot_line(dep)
     if boot then
         add(out,
@@ -435,13 +445,7 @@ function M.generate(dep, opts)
             local line = g[i]:gsub("^%s+", "")
             if line ~= "" and line:sub(1, 1) ~= "#" and not line:match("^log ") then out[#out + 1] = "#     " .. line end
         end
-        local stats = runtime.global_line(dep)
-        if stats then
-            add(out,
-                "#     and a runtime API socket at level admin for synroute status/drain/ready/show",
-                "#     (Debian's haproxy.cfg has one; runtime.socket in synroute.yaml names it):",
-                "#     " .. stats)
-        end
+        add(out, table.unpack(runtime_lines(dep, true)))
         out[#out + 1] = "# (b) add to your defaults: the errorfile lines and timeouts (client " .. dep.timeouts.client ..
             ", server " .. dep.timeouts.server .. ", tunnel " .. dep.timeouts.tunnel .. ") of the full output"
         add(out,
