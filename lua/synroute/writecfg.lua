@@ -22,6 +22,7 @@ local M = {}
 -- Debian's unit starts HAProxy with `-S /run/haproxy-master.sock`.
 M.DEBIAN_MASTER_SOCKET = "/run/haproxy-master.sock"
 M.RELOAD_WAIT = 10   -- seconds for a new worker to appear
+M.MASTER_TIMEOUT = 10   -- seconds for one master CLI answer
 
 -- The lines of HAProxy's output worth showing: ALERTs (and the lines that
 -- continue them), else everything.
@@ -95,10 +96,12 @@ function M.current_workers(text)
     return pids
 end
 
+-- One master CLI command. 2.6 keeps a non-interactive master CLI
+-- connection open after the answer: ";quit" closes it (3.0 accepts it too).
 local function master_cmd(path, cmd)
-    local c, err = require("synroute.runtime").client(path, 5)
+    local c, err = require("synroute.runtime").client(path, M.MASTER_TIMEOUT)
     if not c then return nil, err end
-    return c:cmd(cmd)
+    return c:cmd(cmd .. ";quit")
 end
 
 local function reload_master(path)
