@@ -93,8 +93,9 @@ end
 -- routes for exactly the release this file was generated for.
 local function version_lines(dep, out)
     local v = dep.synapse_version or require("synroute.routes").CONSERVATIVE
+    local src = dep.synapse_version_source or (dep.synapse_version and "given" or "conservative: unknown")
     add(out,
-        "    # the Synapse release the Lua side routes for: " .. (dep.synapse_version_source or "given"),
+        "    # the Synapse release the Lua side routes for: " .. src,
         "    setenv SYNROUTE_SYNAPSE_VERSION " .. q(v))
 end
 

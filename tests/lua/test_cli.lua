@@ -115,7 +115,7 @@ end
 do
     local out = run({ "explain", "--pools", "all", "GET", "/_matrix/client/v3/sync", "-H", "Authorization: Bearer " .. ALICE })
     check("field-order", out:match('^{"class":"initial_sync","backend":"initial_sync","key_kind":"user","key":"alice","hash":"%x+","route":"[^"]+"}\n$'), out)
-    local out2 = run({ "explain", "--pools", "all", "--version", "1.60", "POST",
+    local out2 = run({ "explain", "--pools", "all", "--synapse-version", "1.60", "POST",
         "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync?pos=1" })
     check("reason-last", out2:match('"route":"[^"]+","reason":"served by workers since [%d.]+"}\n$'), out2)
 end
@@ -144,7 +144,7 @@ do
     check("explain-bad-header", code == 2 and out == "", tostring(code) .. " " .. err)
     out, err, code = run({ "explain", "--pools", "all", "--no-config", "GET", "/x" })
     check("explain-conflict", code == 2 and out == "", tostring(code) .. " " .. err)
-    out, err, code = run({ "explain", "--pools", "all", "--version", "banana", "GET", "/x" })
+    out, err, code = run({ "explain", "--pools", "all", "--synapse-version", "banana", "GET", "/x" })
     check("explain-bad-version", code == 1 and out == "" and err:find("banana", 1, true), tostring(code) .. " " .. err)
     out, err, code = run({ "explain", "--pools", "nosuch", "GET", "/x" })
     check("explain-bad-pool", code == 1 and out == "" and err:find("nosuch", 1, true), tostring(code) .. " " .. err)
@@ -168,7 +168,7 @@ do
         tostring(code) .. " " .. err .. out:sub(1, 200))
     check("routes-explain-table-rows", rows == #eng.spec.entries and ids_ok, rows .. " rows")
     local old = assert(api.new({ version = "1.60" }))
-    out, err, code = run({ "routes", "--explain-table", "--version", "1.60" })
+    out, err, code = run({ "routes", "--explain-table", "--synapse-version", "1.60" })
     check("routes-explain-table-version", code == 0 and err == "" and
         out:find("\nregex set: " .. #old.spec.entries .. " entries", 1, true) ~= nil, out:sub(1, 200))
     out, err, code = run({ "routes" })

@@ -80,8 +80,8 @@ while IFS=$'\t' read -r dep method target e1 e2 e3; do
 done < tests/version/cases.tsv
 [ "$n" -ge 40 ] && ok "explain/count ($n requests)" || fail "explain/count" "only $n requests in cases.tsv"
 
-# --version overrides the config's synapse_version; reason for an old one
-out=$(syn explain --version 1.60 --config tests/version/conf-1.157/synroute.yaml POST /_matrix/client/v3/user/@alice:example.org/filter)
+# --synapse-version overrides the config's synapse_version; reason for an old one
+out=$(syn explain --synapse-version 1.60 --config tests/version/conf-1.157/synroute.yaml POST /_matrix/client/v3/user/@alice:example.org/filter)
 if [[ $out == *'"backend":"main"'*'"reason":"served by workers since 1.79"'* ]]; then ok "explain/version-option"
 else fail "explain/version-option" "$out"; fi
 
