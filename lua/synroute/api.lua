@@ -17,7 +17,9 @@
 --   dep     = a deployment table (docs/design.md "Deployment model")
 --   pools   = "all" | { "generic", "sync", ... } : a synthetic deployment whose
 --             pools are these (no servers); main serves media unless "media" is a pool
---   version = Synapse version, overrides dep.synapse_version (default: newest known)
+--   version = Synapse version, overrides dep.synapse_version (default: the
+--             deployment's; for a config file without one "conservative"
+--             (synroute.routes.CONSERVATIVE); without a config the newest known)
 --   routes  = path of routes.yaml (default: synroute.paths.routes_file)
 -- At most one of config, dep, pools.
 
@@ -108,7 +110,10 @@ function M.new(opts)
     if not doc then
         return nil, rerr
     end
-    local version = opts.version or (dep and dep.synapse_version) or nil
+    -- a deployment whose release nobody named: only what every release
+    -- serves on workers (routes.CONSERVATIVE); never the newest by default
+    local version = opts.version or (dep and dep.synapse_version) or
+        (dep and dep.file and routes_mod.CONSERVATIVE) or nil
     local active, verr = routes_mod.active(doc, version)
     if not active then
         return nil, verr
@@ -126,7 +131,11 @@ function M.new(opts)
     if dep and type(dep.warnings) == "table" then
         for _, w in ipairs(dep.warnings) do warnings[#warnings + 1] = w end
     end
-    if version and doc.synapse_versions then
+    if version == routes_mod.CONSERVATIVE and not opts.version and not (dep and dep.synapse_version) then
+        warnings[#warnings + 1] = dep.file .. ":1: synapse_version is not set: only the routes workers serve " ..
+            "in every release (" .. doc.oldest .. " to " .. doc.latest .. ") go to workers; set synapse_version"
+    end
+    if version and version ~= routes_mod.CONSERVATIVE and doc.synapse_versions then
         local known = false
         for _, v in ipairs(doc.synapse_versions) do
             if v == version then known = true break end

@@ -1,4 +1,4 @@
--- synroute.check: `synroute check CONFIG [--probe] [--quiet] [--synapse-version V]`
+-- synroute.check: `synroute check CONFIG [--synapse-version V | --probe [--probe-url URL]] [--quiet]`
 -- Validates synroute.yaml and the Synapse files it names, prints EVERY
 -- problem as "file:line: message", exit 0 (ok) or 1 (problems).
 --
@@ -12,8 +12,6 @@ local values = require("synroute.values")
 local yamlfile = require("synroute.yamlfile")
 
 local M = {}
-
-local USAGE = "usage: synroute check CONFIG [--probe] [--quiet] [--synapse-version V]"
 
 -- Where and how synapse_version was given.
 local function version_source(dep, opts)
@@ -83,6 +81,10 @@ function M.run(path, opts)
     opts = opts or {}
     local dep, problems = config.load(path, { synapse_version = opts.synapse_version })
     if not dep then return nil, problems end
+    local chosen, verr = require("synroute.version_choice").choose(dep, {
+        synapse_version = opts.synapse_version, probe = opts.probe, probe_url = opts.probe_url, out = opts.out,
+    })
+    if not chosen then return nil, { dep.file .. ":1: " .. verr }, dep end
     local extra = {}
     local eng, err = api.new({ dep = dep })
     if not eng then extra[#extra + 1] = dep.file .. ":1: " .. tostring(err) end
@@ -94,22 +96,30 @@ function M.run(path, opts)
     return dep
 end
 
-local OPTIONS = {
-    ["--synapse-version"] = { "synapse_version", value = true },
-    ["--probe"] = { "probe" },
-    ["--quiet"] = { "quiet" }, ["-q"] = { "quiet" },
-    ["--help"] = { "help" }, ["-h"] = { "help" },
-}
+-- The parser of `synroute check` (synroute.cmdline).
+function M.parser()
+    local p = cmdline.parser("check", "Check a deployment: synroute.yaml, the Synapse files it names and the " ..
+        "routes for the Synapse release. Prints every problem as file:line: message.")
+    cmdline.config_arg(p)
+    cmdline.synapse_version(p)
+    cmdline.probe(p)
+    p:flag("-q --quiet", "Print problems and warnings only, no summary.")
+    return p
+end
 
-M.OPTIONS = OPTIONS
-
--- argv -> cfg, opts | nil, message
-local function parse_args(argv)
-    local opts, words = cmdline.parse(argv, OPTIONS)
-    if not opts then return nil, words .. "\n" .. USAGE end
-    if opts.help then return nil, nil, opts end
-    if #words ~= 1 then return nil, USAGE end
-    return words[1], opts
+-- The options shared by check and haproxy that cmdline cannot check alone.
+-- -> o | nil, message
+function M.check_version_options(o)
+    if o.probe_url then
+        if o.probe_url == "" or not o.probe_url:match("^https?://") then
+            return nil, "--probe-url must be an http:// or https:// URL, not " .. string.format("%q", o.probe_url)
+        end
+        o.probe = true
+    end
+    if o.probe and o.synapse_version then
+        return nil, "give either --probe or --synapse-version, not both"
+    end
+    return o
 end
 
 local function print_summary(cfg, dep)
@@ -128,13 +138,17 @@ local function print_summary(cfg, dep)
 end
 
 function M.main(argv)
-    local cfg, opts, help = parse_args(argv)
-    if help then print(USAGE); return 0 end
-    if not cfg then io.stderr:write(opts, "\n"); return 2 end
+    local p = M.parser()
+    local opts, err = cmdline.parse(p, argv or {})
+    if opts and opts.help then return cmdline.help(p) end
+    if opts then opts, err = M.check_version_options(opts) end
+    if not opts then return cmdline.usage_error(p, err) end
+    local cfg = opts.config
+    opts.out = io.stdout
     local dep, problems, dep2 = M.run(cfg, opts)
     for _, w in ipairs((dep or dep2 or {}).warnings or {}) do io.stdout:write("warning: ", w, "\n") end
     if not dep then
-        for _, p in ipairs(problems) do io.stdout:write(p, "\n") end
+        for _, pr in ipairs(problems) do io.stdout:write(pr, "\n") end
         io.stdout:write(#problems, " problem", #problems == 1 and "" or "s", " found in ", cfg, "\n")
         return 1
     end

@@ -1,63 +1,94 @@
--- synroute.cmdline - the command line of one command: options, with a value
--- ("--name VALUE", "--name=VALUE", for a short option also "-XVALUE") or
--- without (flags), words, and "--" after which everything is a word.
+-- synroute.cmdline - the one command-line grammar of every synroute command,
+-- on lua-argparse (Debian package lua-argparse). Each command module builds
+-- its parser with cmdline.parser and declares its options and arguments with
+-- argparse's own calls; the shared options are declared here so that their
+-- names and help are the same everywhere.
 --
 --   local cmdline = require("synroute.cmdline")
---   local o, words = cmdline.parse(argv, spec)   -> o, words | nil, message
---   spec = { ["--config"] = { "config", value = true }, ["-q"] = { "quiet" }, ... }
---     entry[1]        the field of o the option sets (a flag: true)
---     value = true    the option takes a value
---     list = true     repeatable: o[field] is the list of the values
---     check(v)        -> v | nil, why: the value must have this form
---     attached = true a short option whose value may follow it directly (-HValue)
--- Messages: "<option> needs a value", "unknown option <option>", or check's why.
+--   local p = cmdline.parser("check", "Check a deployment.")
+--   cmdline.config_arg(p)            -- CONFIG (positional)
+--   cmdline.synapse_version(p)       -- --synapse-version V
+--   local o, err = cmdline.parse(p, argv)
+--     o           the options (argparse's result table); o.help: -h/--help was given
+--     nil, err    a usage error: cmdline.usage_error(p, err) prints it, returns 2
+--
+-- Forms: "--name VALUE", "--name=VALUE", "-xVALUE", "-x VALUE", flags, and
+-- "--" after which everything is an argument. -h/--help anywhere before
+-- "--" asks for help, even when required arguments are missing.
+-- Exit codes of every command: 0 ok, 1 problems found, 2 usage error.
+
+local argparse = require("argparse")
 
 local M = {}
 
--- The spec entry and option name of argument a, and a value given with it.
-local function entry_of(spec, a)
-    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-    if name then return spec[name], name, inline end
-    if spec[a] then return spec[a], a end
-    local short = a:match("^%-%w") and spec[a:sub(1, 2)]
-    if short and short.attached and #a > 2 then return short, a:sub(1, 2), a:sub(3) end
-    return nil, a
+M.EXIT_OK, M.EXIT_PROBLEMS, M.EXIT_USAGE = 0, 1, 2
+
+local EPILOG = "Exit status: 0 ok, 1 problems found (bad config, unreachable HAProxy, ...), 2 usage error."
+
+-- A parser for `synroute <command>`; help is handled by cmdline.parse.
+function M.parser(command, description, epilog)
+    local p = argparse("synroute " .. command, description, (epilog and (epilog .. "\n\n") or "") .. EPILOG)
+    p:add_help(false)
+    p._synroute_name = "synroute " .. command
+    p:flag("-h --help", "Show this help and exit.")
+    p:help_max_width(79)
+    return p
 end
 
-local function store(o, e, v)
-    if e.list then
-        o[e[1]] = o[e[1]] or {}
-        table.insert(o[e[1]], v)
-    else
-        o[e[1]] = v
-    end
+-- Shared options: one name and one meaning in every command.
+function M.config_arg(p, what)
+    return p:argument("CONFIG", what or "synroute.yaml of the deployment."):target("config")
 end
 
-function M.parse(argv, spec)
-    local o, words, i = {}, {}, 1
-    while i <= #argv do
-        local a = argv[i]
-        local e, name, v = entry_of(spec, a)
-        if a == "--" then
-            table.move(argv, i + 1, #argv, #words + 1, words)
-            break
-        elseif e and e.value then
-            if v == nil then i = i + 1; v = argv[i] end
-            if v == nil then return nil, name .. " needs a value" end
-            local why
-            if e.check then v, why = e.check(v) end
-            if v == nil then return nil, why end
-            store(o, e, v)
-        elseif e and v == nil then
-            store(o, e, true)
-        elseif a:sub(1, 1) == "-" and a ~= "-" then
-            return nil, "unknown option " .. a
-        else
-            words[#words + 1] = a
-        end
-        i = i + 1
+function M.config_option(p, what)
+    return p:option("-c --config", what or
+        "synroute.yaml of the deployment (default: $SYNROUTE_CONFIG, else /etc/synroute/synroute.yaml if it exists)."):argname("FILE")
+end
+
+function M.synapse_version(p, what)
+    p:option("--synapse-version", what or
+        "Route for Synapse release V (e.g. 1.121) instead of synapse_version in synroute.yaml."):argname("V")
+    -- the older spelling of explain and routes, kept working
+    p:option("--version"):target("synapse_version"):argname("V"):hidden(true)
+end
+
+function M.socket(p)
+    return p:option("--socket", "HAProxy's runtime API socket (default: runtime.socket of the config)."):argname("PATH")
+end
+
+function M.probe(p)
+    p:flag("--probe", "Ask the running main process which Synapse it is (GET /_matrix/federation/v1/version, " ..
+        "no auth) and use it even when synapse_version is set; warn if they differ; fail if main cannot be asked. " ..
+        "Also sends GET /health to every server.")
+    p:option("--probe-url", "Probe this URL instead of main's listener (implies --probe)."):argname("URL")
+end
+
+-- Was help asked for (before any "--")?
+local function wants_help(argv)
+    for _, a in ipairs(argv) do
+        if a == "--" then return false end
+        if a == "-h" or a == "--help" then return true end
     end
-    return o, words
+    return false
+end
+
+function M.parse(p, argv)
+    if wants_help(argv) then return { help = true } end
+    local ok, res = p:pparse(argv)
+    if not ok then return nil, res end
+    return res
+end
+
+-- A usage error on stderr: the message, the usage, where to find help. -> 2
+function M.usage_error(p, msg)
+    local name = p._synroute_name
+    io.stderr:write(name, ": ", msg, "\n", p:get_usage(), "\n", "Try '", name, " --help'.\n")
+    return M.EXIT_USAGE
+end
+
+function M.help(p)
+    io.stdout:write(p:get_help(), "\n")
+    return M.EXIT_OK
 end
 
 return M

@@ -241,15 +241,14 @@ local function assemble(path, s, at, m, p, report)
     return dep
 end
 
--- --synapse-version overrides synapse_version.
+-- --synapse-version overrides synapse_version. Without either, the
+-- commands ask the running main (synroute.version_choice); the router never
+-- assumes a release nobody named (synroute.api).
 local function apply_version(dep, opts, path, report)
     if opts.synapse_version then
         local v = settings.release(opts.synapse_version)
         if v then dep.synapse_version = v
         else report:problem(path .. ":1", "--synapse-version: expected a release like 1.157") end
-    end
-    if not dep.synapse_version then
-        report:warn(path .. ":1", "synapse_version is not set: assuming the newest release synroute knows")
     end
 end
 

@@ -83,15 +83,27 @@ local function config_path()
 end
 
 local path = config_path()
--- `synroute haproxy --synapse-version V` (and --probe) write
--- `setenv SYNROUTE_SYNAPSE_VERSION V` so that the Lua side routes for the
--- same release the config was generated for.
+-- `synroute haproxy` always writes `setenv SYNROUTE_SYNAPSE_VERSION V`: the
+-- release the config was generated for (from --synapse-version, synroute.yaml
+-- or the running main), or "conservative" when none was known. The Lua side
+-- routes for exactly that. A hand-written config without it routes for
+-- synroute.yaml's synapse_version, else conservatively (synroute.api):
+-- never for a release nobody named.
 local version = os.getenv("SYNROUTE_SYNAPSE_VERSION")
 if version == "" then version = nil end
 local eng, err = api.new{ config = path, version = version }
 if not eng then
     fail("cannot load " .. (path or "(no config)") .. ":\n" .. tostring(err))
 end
+local configured = eng.dep and eng.dep.synapse_version
+if version and configured and configured ~= version then
+    eng.warnings[#eng.warnings + 1] = path .. ": synapse_version is " .. configured .. " but this HAProxy " ..
+        "configuration was generated for " .. version .. " (SYNROUTE_SYNAPSE_VERSION): routing for " ..
+        version .. "; regenerate it (synroute haproxy) after changing synapse_version"
+end
+local routes_for = eng.version == require("synroute.routes").CONSERVATIVE
+    and "Synapse release unknown (only routes every release serves on workers)"
+    or ("Synapse " .. tostring(eng.version))
 
 -- The C converter holds its router; keeping the engine reachable from
 -- package.loaded as well makes its lifetime obvious.
@@ -129,8 +141,8 @@ local function say()
         core.Warning("synroute: " .. w)
     end
     if mas_what then core.Info("synroute: " .. mas_what) end
-    core.Info(string.format("synroute %s (%s mode, Lua %s): %s, Synapse %s, %d routes, backends: %s",
+    core.Info(string.format("synroute %s (%s mode, Lua %s): %s, %s, %d routes, backends: %s",
         require("synroute").version, paths.mode, luav, path or "no config (everything to main)",
-        tostring(eng.version), #eng.spec.entries, table.concat(eng.backends, " ")))
+        routes_for, #eng.spec.entries, table.concat(eng.backends, " ")))
 end
 if core.register_init then core.register_init(say) else say() end

@@ -76,11 +76,48 @@ end
 
 -- opts.glue: path of the HAProxy glue as written into the config
 -- opts.config: string used for SYNROUTE_CONFIG
+-- An installed synroute generating for this machine (opts.system) keeps
+-- Debian's conventions: its haproxy.cfg logs to the journal's /dev/log and
+-- drops root for user and group haproxy once the configuration (and with it
+-- the Lua glue, synroute.yaml and the Synapse files) is loaded, and chroots.
+M.CHROOT = "/var/lib/haproxy"
+
+local function system_lines(opts, out)
+    if not opts.system or opts.snippet then return end
+    add(out,
+        "    # Debian's conventions (its haproxy.cfg): root only while loading",
+        "    user haproxy",
+        "    group haproxy")
+    -- HAProxy 2.6 and 3.0 run every lua-load and lua-load-per-thread (the
+    -- glue reads synroute.yaml, the Synapse files and the module then) before
+    -- they chroot; Debian's unit mounts /dev/log inside the chroot
+    add(out, "    chroot " .. M.CHROOT)
+end
+
+-- Where the log goes: synroute.yaml's `log`, else Debian's /dev/log for an
+-- installed synroute, else standard output (repository mode, tests, demo).
+local function log_target(dep, opts)
+    if dep.log then return dep.log end
+    if opts.system then return "/dev/log local0" end
+    return "stdout format raw local0 info"
+end
+
+-- The release the Lua side routes for: always written, so that HAProxy
+-- routes for exactly the release this file was generated for.
+local function version_lines(dep, out)
+    local v = dep.synapse_version or require("synroute.routes").CONSERVATIVE
+    local src = dep.synapse_version_source or (dep.synapse_version and "given" or "conservative: unknown")
+    add(out,
+        "    # the Synapse release the Lua side routes for: " .. src,
+        "    setenv SYNROUTE_SYNAPSE_VERSION " .. q(v))
+end
+
 local function global_section(dep, opts, out)
     out[#out + 1] = "global"
     if dep.log ~= "none" then
-        out[#out + 1] = "    log " .. (dep.log or "stdout format raw local0 info")
+        out[#out + 1] = "    log " .. log_target(dep, opts)
     end
+    system_lines(opts, out)
     if dep.nbthread then out[#out + 1] = "    nbthread " .. dep.nbthread end
     if dep.peers and dep.peers["local"] then
         add(out,
@@ -102,11 +139,7 @@ local function global_section(dep, opts, out)
         "    tune.lua.maxmem 64",
         "    # the deployment the Lua side loads (it must be set before lua-load)",
         "    setenv SYNROUTE_CONFIG " .. q(opts.config))
-    if opts.synapse_version then
-        add(out,
-            "    # generated with --synapse-version: the Lua side routes for the same release",
-            "    setenv SYNROUTE_SYNAPSE_VERSION " .. q(dep.synapse_version))
-    end
+    version_lines(dep, out)
     if dep.mas and dep.mas.resolve then
         add(out,
             "    # one Lua state for all threads: MAS resolution shares one token cache",
@@ -407,6 +440,16 @@ local function backends(dep, opts, out, used)
     rate_backends(dep, out)
 end
 
+-- The header's account of the release: "1.67 (probed from http://...)",
+-- "conservative: unknown (...)".
+function M.version_comment(dep)
+    local v, src = dep.synapse_version, dep.synapse_version_source
+    if v == require("synroute.routes").CONSERVATIVE or not v then
+        return "routes that every release serves on workers (" .. (src or "conservative: unknown") .. ")"
+    end
+    return v .. " (" .. (src or "given") .. ")"
+end
+
 -- opts: target = { haproxy = "3.0", lua = "5.4", source = ... } (synroute.target),
 -- glue / errors_dir (as written into the config; default: synroute.paths for
 -- the target's Lua), config (SYNROUTE_CONFIG; default dep.file), portable,
@@ -436,6 +479,7 @@ function M.generate(dep, opts)
         out[#out + 1] = "# Target: HAProxy " .. t.haproxy .. " with Lua " .. t.lua ..
             (t.source and (" (" .. t.source .. ")") or "")
     end
+    out[#out + 1] = "# Synapse: " .. M.version_comment(dep)
     out[#out + 1] = ""
     if opts.snippet then
         add(out, "# Snippet for an existing frontend (e.g. your TLS one).", "# (a) add to your global section:")
@@ -470,31 +514,51 @@ function M.generate(dep, opts)
     return table.concat(out, "\n") .. "\n"
 end
 
-local USAGE = "usage: synroute haproxy CONFIG [-o FILE] [--portable] [--snippet] [--root DIR] [--test-headers] " ..
-    "[--synapse-version V] [--haproxy-version V] [--lua-version V] [--haproxy-bin PATH]"
+-- The parser of `synroute haproxy` (synroute.cmdline).
+function M.parser()
+    local p = cmdline.parser("haproxy", "Generate the HAProxy configuration for a deployment, for the HAProxy " ..
+        "(and the Lua inside it) that `haproxy -vv` names: the one in PATH, or $SYNROUTE_HAPROXY_BIN. To generate " ..
+        "for another machine, set haproxy: { version: \"3.0\", lua: \"5.4\" } in synroute.yaml or pass " ..
+        "--haproxy-version and --lua-version.",
+        "The Synapse release comes from --synapse-version, else synapse_version in synroute.yaml, else the " ..
+        "running main process; if main cannot be asked, only the routes every release serves on workers go " ..
+        "to workers (a warning lists what stays on main). The header of the output names the release and " ..
+        "where it came from.")
+    cmdline.config_arg(p)
+    p:option("-o --output", "Write FILE (- for standard output, the default): FILE.tmp is written next to it, " ..
+        "checked with `haproxy -c`, and only then renamed to FILE; on failure FILE is untouched."):argname("FILE")
+        :target("outfile")
+    p:flag("--no-check", "With -o: do not run `haproxy -c` on the result (e.g. no HAProxy on this machine).")
+    p:flag("--reload", "With -o: then reload HAProxy: through its master socket (--master-socket), else with " ..
+        "`systemctl reload haproxy` when systemd runs it, else through Debian's /run/haproxy-master.sock.")
+    p:option("--master-socket", "The master CLI socket to reload through (haproxy -S PATH).")
+        :argname("PATH")
+    p:flag("--portable", "Repository mode: paths relative to \"${SYNROUTE_ROOT}\" (a checkout), as the " ..
+        "examples are.")
+    p:flag("--snippet", "Only the global lines, frontend rules and backends, for an existing (e.g. TLS) frontend.")
+    p:option("--root", "Point HAProxy at this synroute checkout."):argname("DIR")
+    p:flag("--test-headers", "Add X-Synroute-Backend/-Class response headers (tests only).")
+    cmdline.synapse_version(p)
+    cmdline.probe(p)
+    p:option("--haproxy-version", "The target HAProxy release (2.6 or later)."):argname("V")
+    p:option("--lua-version", "The Lua version it embeds (5.3 or 5.4)."):argname("V")
+    p:option("--haproxy-bin", "Ask this HAProxy binary (and check the output with it)."):argname("PATH")
+    return p
+end
 
-local OPTIONS = {
-    ["-o"] = { "outfile", value = true }, ["--output"] = { "outfile", value = true },
-    ["--synapse-version"] = { "synapse_version", value = true },
-    ["--root"] = { "root", value = true },
-    ["--haproxy-version"] = { "haproxy_version", value = true },
-    ["--lua-version"] = { "lua_version", value = true },
-    ["--haproxy-bin"] = { "haproxy_bin", value = true },
-    ["--snippet"] = { "snippet" }, ["--portable"] = { "portable" },
-    ["--test-headers"] = { "test_headers" }, ["--probe"] = { "probe" },
-    ["--help"] = { "help" }, ["-h"] = { "help" },
-}
-
-M.OPTIONS = OPTIONS
-
--- argv -> cfg, opts | nil, exit code (the message is written)
+-- argv -> opts | nil, exit code (the message is written)
 local function parse_args(argv)
-    local opts, words = cmdline.parse(argv, OPTIONS)
-    if not opts then io.stderr:write(words, "\n", USAGE, "\n"); return nil, 2 end
-    if opts.help then print(USAGE); return nil, 0 end
-    if #words ~= 1 then io.stderr:write(USAGE, "\n"); return nil, 2 end
-    if opts.portable and opts.root then io.stderr:write("give either --portable or --root, not both\n"); return nil, 2 end
-    return words[1], opts
+    local p = M.parser()
+    local opts, err = cmdline.parse(p, argv)
+    if opts and opts.help then return nil, cmdline.help(p) end
+    if opts then opts, err = require("synroute.check").check_version_options(opts) end
+    if opts and opts.portable and opts.root then opts, err = nil, "give either --portable or --root, not both" end
+    if opts and (opts.reload or opts.master_socket) and (not opts.outfile or opts.outfile == "-") then
+        opts, err = nil, "--reload and --master-socket need -o FILE"
+    end
+    if opts and opts.master_socket and not opts.reload then opts.reload = true end
+    if not opts then return nil, cmdline.usage_error(p, err) end
+    return opts
 end
 
 -- The target HAProxy and its Lua (synroute.target) | nil (the message is written).
@@ -589,27 +653,54 @@ local function recorded_cmd(opts, cmd)
     return table.concat(cmd, " ")
 end
 
-local function write_output(text, outfile)
+-- Standard output, or FILE safely (synroute.writecfg), then --reload.
+local function write_output(text, opts)
+    local outfile = opts.outfile
     if not outfile or outfile == "-" then
         io.write(text)
         return 0
     end
-    local f, err = io.open(outfile, "w")
-    if not f then io.stderr:write("cannot write ", outfile, ": ", tostring(err), "\n"); return 1 end
-    f:write(text)
-    f:close()
+    local writecfg = require("synroute.writecfg")
+    local env = opts.portable and { SYNROUTE_ROOT = paths.root } or nil
+    local check = not opts.no_check and not opts.snippet
+    local ok, note = writecfg.write(text, outfile, {
+        check = check, env = env,
+        bin = opts.haproxy_bin or (os.getenv("SYNROUTE_HAPROXY_BIN") ~= "" and os.getenv("SYNROUTE_HAPROXY_BIN")) or nil,
+    })
+    if not ok then io.stderr:write("synroute haproxy: ", note, "\n"); return 1 end
+    if opts.snippet and not opts.no_check then note = "not checked: a snippet is not a whole configuration" end
+    io.stderr:write("wrote ", outfile, " (", note, ")\n")
+    if not opts.reload then return 0 end
+    local rok, how = writecfg.reload{ master_socket = opts.master_socket }
+    if not rok then io.stderr:write("synroute haproxy: ", how, "\n"); return 1 end
+    io.stderr:write(how, "\n")
     return 0
 end
 
-function M.main(argv)
-    local cfg, opts = parse_args(argv)
-    if not cfg then return opts end
-    local dep, problems = config.load(cfg, { synapse_version = opts.synapse_version })
+-- The deployment with its Synapse release chosen. -> dep | nil (written)
+local function load_deployment(opts)
+    local dep, problems = config.load(opts.config, { synapse_version = opts.synapse_version })
     if not dep then
         for _, p in ipairs(problems) do io.stderr:write(p, "\n") end
-        io.stderr:write(#problems, " problem", #problems == 1 and "" or "s", " in ", cfg, "; no HAProxy config written\n")
-        return 1
+        io.stderr:write(#problems, " problem", #problems == 1 and "" or "s", " in ", opts.config,
+            "; no HAProxy config written\n")
+        return nil
     end
+    local ok, verr = require("synroute.version_choice").choose(dep, {
+        synapse_version = opts.synapse_version, probe = opts.probe, probe_url = opts.probe_url, out = io.stderr,
+    })
+    if not ok then
+        io.stderr:write("synroute haproxy: ", verr, "; no HAProxy config written\n")
+        return nil
+    end
+    return dep
+end
+
+function M.main(argv)
+    local opts, code = parse_args(argv or {})
+    if not opts then return code end
+    local dep = load_deployment(opts)
+    if not dep then return 1 end
     opts.target = resolve_target(dep, opts)
     if not opts.target then return 1 end
     local cmd = { "synroute haproxy" }
@@ -618,6 +709,7 @@ function M.main(argv)
     else ok, rc = local_paths(dep, opts, opts.target, cmd) end
     if not ok then return rc end
     opts.cmd = recorded_cmd(opts, cmd)
+    opts.system = paths.mode == "installed" and not opts.portable and not opts.root
     -- The router must build for this deployment too (same check HAProxy does at start).
     local eng, err = api.new({ dep = dep })
     if not eng then io.stderr:write(tostring(err), "\n"); return 1 end
@@ -626,7 +718,7 @@ function M.main(argv)
     if opts.probe then
         for _, p in ipairs(require("synroute.probe").health(dep)) do io.stderr:write("warning: ", p, "\n") end
     end
-    return write_output(M.generate(dep, opts), opts.outfile)
+    return write_output(M.generate(dep, opts), opts)
 end
 
 return M

@@ -11,7 +11,7 @@
 --   ops.main(command, args, { default_config = path|nil }) -> exit code
 --
 -- Exit codes: 0 ok, 1 data or runtime error (socket unreachable, unknown
--- worker, a refused drain), 2 usage error.
+-- worker, a refused drain), 2 usage error. Arguments: synroute.cmdline.
 --
 -- drain puts the process's server into MAINT in every backend that has it
 -- (not DRAIN: HAProxy 2.6 and 3.0 keep sending the keys pinned to a DRAIN
@@ -23,51 +23,10 @@ local rt = require("synroute.runtime")
 
 local M = {}
 
-M.USAGE = [==[
-usage: synroute status [--config FILE] [--socket PATH]
-       synroute drain WORKER [--force] [--wait [TIMEOUT]] [--config FILE] [--socket PATH]
-       synroute ready WORKER [--config FILE] [--socket PATH]
-       synroute show KEY-OR-USER [--kind user|room|origin] [--config FILE] [--socket PATH]
-       synroute show --token-file FILE|- [--config FILE] [--socket PATH]
-
-  Talk to the running HAProxy through its runtime API (the admin stats socket
-  the generated configuration declares: runtime.socket in synroute.yaml,
-  default /run/haproxy/admin.sock).
-
-  status   per pool (HAProxy backend): its servers, their state (UP, DOWN,
-           MAINT, DRAIN, ...), health check, the server they track, requests
-           in flight, share of the weight and of the requests served so far;
-           and whether the stick tables are ready to survive a reload
-  drain    take one Synapse process (a worker name, or main) out of every
-           pool that has it, for an upgrade: requests in flight (a /sync long
-           poll) finish, new requests go to the other servers, including
-           those of users, rooms and origins pinned to it
-           --wait [TIMEOUT]  then wait until it has no request in flight
-                             (default 300s; e.g. 90s, 5m)
-           --force   drain even if a pool is left with no server (a single
-                     stream writer, or main): its requests get 503 until ready
-  ready    put the process back; pinned users, rooms and origins return to it
-  show     which server a user (@alice:example.org or alice), room (!id:server
-           or #alias:server) or federation origin (--kind origin) is pinned to,
-           in every pool keyed by that kind. Access tokens are never taken on
-           the command line: --token-file reads one from a file (- for stdin)
-
-  --config FILE   synroute.yaml (default: $SYNROUTE_CONFIG, else
-                  /etc/synroute/synroute.yaml); show needs it (the key hash)
-  --socket PATH   the runtime API socket (default: runtime.socket of the config)
-
-exit status: 0 ok, 1 runtime or data error, 2 usage error
-]==]
 
 local function say(stream, s)
     stream:write(s)
     if s:sub(-1) ~= "\n" then stream:write("\n") end
-end
-
-local function usage_error(msg)
-    say(io.stderr, "synroute: " .. msg)
-    io.stderr:write(M.USAGE)
-    return 2
 end
 
 local function fail(msg)
@@ -83,10 +42,6 @@ end
 ---------------------------------------------------------------------------
 -- arguments
 
-local VALUE = { ["--config"] = "config", ["-c"] = "config", ["--socket"] = "socket", ["--kind"] = "kind",
-                ["--token-file"] = "token_file" }
-local FLAGS = { ["--force"] = "force" }
-
 local function is_duration(s)
     return s ~= nil and (s:match("^%d+$") or s:match("^%d+[smh]$")) ~= nil
 end
@@ -96,59 +51,68 @@ local function duration(s)
     return tonumber(n) * ({ [""] = 1, s = 1, m = 60, h = 3600 })[u]
 end
 
-function M.parse_args(cmd, args)
-    local o, pos, i = {}, {}, 1
-    while i <= #args do
-        local a = args[i]
-        local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-        if name then a = name end
-        if VALUE[a] then
-            local v = inline or args[i + 1]
-            if v == nil then return nil, cmd .. ": " .. a .. " needs a value" end
-            if not inline then i = i + 1 end
-            o[VALUE[a]] = v
-        elseif FLAGS[a] and not inline then
-            o[FLAGS[a]] = true
-        elseif a == "--wait" then
-            o.wait = 300
-            local v = inline or (is_duration(args[i + 1]) and args[i + 1]) or nil
-            if v then
-                if not is_duration(v) then return nil, cmd .. ": --wait: expected a duration like 90s or 5m" end
-                o.wait = duration(v)
-                if not inline then i = i + 1 end
-            end
-        elseif a == "-h" or a == "--help" then
-            o.help = true
-        elseif a == "--" then
-            for j = i + 1, #args do pos[#pos + 1] = args[j] end
-            break
-        elseif a:sub(1, 1) == "-" and a ~= "-" then
-            return nil, cmd .. ": unknown option " .. a
-        else
-            pos[#pos + 1] = args[i]
-        end
-        i = i + 1
+local DESCRIPTION = {
+    status = "Per pool (HAProxy backend): its servers, their state (UP, DOWN, MAINT, DRAIN, ...), health check, " ..
+        "the server they track, requests in flight, share of the weight and of the requests served so far; and " ..
+        "whether the stick tables are ready to survive a reload.",
+    drain = "Take one Synapse process (a worker name, or main) out of every pool that has it, for an upgrade: " ..
+        "requests in flight (a /sync long poll) finish, new requests go to the other servers, including those " ..
+        "of users, rooms and origins pinned to it.",
+    ready = "Put the process back; pinned users, rooms and origins return to it.",
+    show = "Which server a user (@alice:example.org or alice), room (!id:server or #alias:server) or federation " ..
+        "origin (--kind origin) is pinned to, in every pool keyed by that kind. Access tokens are never taken " ..
+        "on the command line: --token-file reads one from a file (- for stdin).",
+}
+
+-- The parser of one of status, drain, ready, show (synroute.cmdline).
+function M.parser(cmd)
+    local cmdline = require("synroute.cmdline")
+    local p = cmdline.parser(cmd, DESCRIPTION[cmd] .. " Talks to the running HAProxy through its runtime API " ..
+        "(runtime.socket in synroute.yaml, default /run/haproxy/admin.sock).")
+    if cmd == "drain" then
+        -- WORKER is checked here: --wait's optional TIMEOUT may have taken it
+        p:argument("WORKER", "A worker_name, or main."):args("?"):target("arg")
+        p:flag("--force", "Drain even if a pool is left with no server (a single stream writer, or main): its " ..
+            "requests get 503 until ready.")
+        p:option("--wait", "Then wait until it has no request in flight (default 300s; e.g. 90s, 5m)."):args("?")
+            :argname("TIMEOUT")
+    elseif cmd == "ready" then
+        p:argument("WORKER", "A worker_name, or main."):target("arg")
+    elseif cmd == "show" then
+        p:argument("KEY-OR-USER", "A user, room or origin."):args("?"):target("arg")
+        p:option("--kind", "What the argument is."):choices({ "user", "room", "origin" })
+        p:option("--token-file", "Read an access token from FILE (- for standard input)."):argname("FILE")
     end
-    local allowed = { status = {}, drain = { force = 1, wait = 1 }, ready = {}, show = { kind = 1, token_file = 1 } }
-    for _, k in ipairs({ "force", "wait", "kind", "token_file" }) do
-        if o[k] ~= nil and not allowed[cmd][k] then
-            return nil, cmd .. ": --" .. k:gsub("_", "-") .. " is not an option of " .. cmd
-        end
+    cmdline.config_option(p, "synroute.yaml (default: $SYNROUTE_CONFIG, else /etc/synroute/synroute.yaml); " ..
+        "show needs it (the key hash).")
+    cmdline.socket(p)
+    return p
+end
+
+-- --wait [TIMEOUT] and the one argument. -> o | nil, why
+local function finish_args(cmd, o)
+    if o.wait then
+        local v = o.wait[1]
+        if v and not is_duration(v) and not o.arg then o.arg, v = v, nil end
+        if v and not is_duration(v) then return nil, "--wait: expected a duration like 90s or 5m" end
+        o.wait = v and duration(v) or 300
     end
-    local want = (cmd == "status" or (cmd == "show" and o.token_file)) and 0 or 1
-    if o.help then return o end
-    if #pos ~= want then
-        if want == 0 then return nil, cmd .. ": unexpected argument" end
-        return nil, cmd .. ": expected " .. (cmd == "show" and "a user, room or origin" or "a worker name (or main)")
+    if cmd == "drain" and not o.arg then return nil, "expected a worker name (or main)" end
+    if cmd == "show" and not o.arg == not o.token_file then
+        return nil, o.arg and "give either KEY-OR-USER or --token-file" or "expected a user, room or origin"
     end
-    o.arg = pos[1]
-    if o.kind and not ({ user = true, room = true, origin = true })[o.kind] then
-        return nil, "show: --kind must be user, room or origin"
-    end
-    if o.socket and (o.socket == "" or o.socket:find("[%c]")) then
-        return nil, cmd .. ": bad --socket"
-    end
+    if o.socket and (o.socket == "" or o.socket:find("[%c]")) then return nil, "bad --socket" end
     return o
+end
+
+-- args -> o { arg=, wait= (seconds), force=, kind=, token_file=, socket=, config=, help= } | nil, message
+function M.parse_args(cmd, args)
+    local p = M.parser(cmd)
+    local o, err = require("synroute.cmdline").parse(p, args)
+    if not o then return nil, err, p end
+    if o.help then return o, nil, p end
+    local r, why = finish_args(cmd, o)
+    return r, why, p
 end
 
 ---------------------------------------------------------------------------
@@ -579,7 +543,7 @@ function M.show(o, env)
     if not ctx then return fail("show: " .. err) end
     local kind, key, hkey = key_of(o, ctx.eng)
     if not kind then
-        if hkey == 2 then return usage_error(key) end
+        if hkey == 2 then return require("synroute.cmdline").usage_error(M.parser("show"), key) end
         return fail(key)
     end
     local kinds = kinds_by_backend(ctx.eng)
@@ -613,12 +577,9 @@ local COMMANDS = { status = M.status, drain = M.drain, ready = M.ready, show = M
 
 function M.main(cmd, args, env)
     env = env or {}
-    local o, err = M.parse_args(cmd, args or {})
-    if not o then return usage_error(err) end
-    if o.help then
-        io.stdout:write(M.USAGE)
-        return 0
-    end
+    local o, err, p = M.parse_args(cmd, args or {})
+    if not o then return require("synroute.cmdline").usage_error(p, err) end
+    if o.help then return require("synroute.cmdline").help(p) end
     return COMMANDS[cmd](o, env)
 end
 

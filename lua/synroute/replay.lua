@@ -33,34 +33,27 @@ local values = require("synroute.values")
 
 local M = {}
 
-M.USAGE = [[
-usage: synroute replay [--config FILE] [--synapse-version V] [--format auto|nginx|haproxy]
-                       [--map FROM=PROCESS]... [--all] ACCESS_LOG
-
-  Replays an access log of the proxy in front of Synapse today (nginx
-  "combined", HAProxy `option httplog`, or synroute's own HAProxy log) through
-  the router `synroute explain` uses, and prints what synroute would do:
-  a table per class (count, share, backend), and every request whose recorded
-  upstream is not a server of the backend synroute picks, summarised by
-  (from process -> to backend). ACCESS_LOG "-" reads standard input.
-
-  --config FILE        synroute.yaml of the deployment (default: $SYNROUTE_CONFIG,
-                       else /etc/synroute/synroute.yaml)
-  --synapse-version V  route for Synapse V instead of synapse_version
-  --format F           auto (default, per line), nginx or haproxy
-  --map FROM=PROCESS   the recorded upstream FROM (an address, a server name or
-                       backend/server; * matches any text) is the Synapse process
-                       PROCESS (a worker_name, main, or a glob of them); repeatable.
-                       Without it, an address matches the process listening there
-                       (or, for a host no listener has, the only process on that
-                       port), and an HAProxy server name matches a worker_name.
-  --all                also print every request's decision
-
-  Query strings are printed with access_token and every token-like value
-  masked; the Authorization header is never read or printed.
-
-exit status: 0 ok, 1 data error (unreadable log, bad config), 2 usage error
-]]
+-- The parser of `synroute replay` (synroute.cmdline).
+function M.parser()
+    local p = cmdline.parser("replay", "Replays an access log of the proxy in front of Synapse today (nginx " ..
+        "\"combined\", HAProxy `option httplog`, or synroute's own HAProxy log) through the router " ..
+        "`synroute explain` uses, and prints what synroute would do: a table per class (count, share, " ..
+        "backend), and every request whose recorded upstream is not a server of the backend synroute picks, " ..
+        "summarised by (from process -> to backend).",
+        "Query strings are printed with access_token and every token-like value masked; the Authorization " ..
+        "header is never read or printed.")
+    p:argument("ACCESS_LOG", "The log (- for standard input)."):target("log")
+    cmdline.config_option(p)
+    cmdline.synapse_version(p)
+    p:option("--format", "auto (default, per line), nginx or haproxy."):argname("F")
+    p:option("--map", "The recorded upstream FROM (an address, a server name or backend/server; * matches any " ..
+        "text) is the Synapse process PROCESS (a worker_name, main, or a glob of them); repeatable. Without it, " ..
+        "an address matches the process listening there (or, for a host no listener has, the only process on " ..
+        "that port), and an HAProxy server name matches a worker_name."):argname("FROM=PROCESS")
+        :count("*"):target("maps")
+    p:flag("--all", "Also print every request's decision.")
+    return p
+end
 
 ---------------------------------------------------------------------------
 -- Masking. Applied to every target and upstream this command echoes; lines
@@ -716,29 +709,17 @@ end
 -- The command.
 
 local function usage_error(msg)
-    io.stderr:write("synroute: replay: ", msg, "\n", M.USAGE)
-    return 2
+    return cmdline.usage_error(M.parser(), msg)
 end
 
-local OPTIONS = {
-    ["--config"] = { "config", value = true }, ["-c"] = { "config", value = true },
-    ["--synapse-version"] = { "version", value = true },
-    ["--format"] = { "format", value = true, check = function(v)
-        if PARSERS[v] then return v end
-        return nil, "--format must be auto, nginx or haproxy, not " .. string.format("%q", v)
-    end },
-    ["--map"] = { "maps", value = true, list = true },
-    ["--all"] = { "all" },
-    ["--help"] = { "help" }, ["-h"] = { "help" },
-}
-
 function M.parse_args(argv)
-    local o, pos = cmdline.parse(argv, OPTIONS)
-    if not o then return nil, pos end
-    o.maps, o.format = o.maps or {}, o.format or "auto"
+    local o, err = cmdline.parse(M.parser(), argv)
+    if not o then return nil, err end
     if o.help then return o end
-    if #pos ~= 1 then return nil, "expected one ACCESS_LOG (or - for standard input)" end
-    o.log = pos[1]
+    o.version, o.format = o.synapse_version, o.format or "auto"
+    if not PARSERS[o.format] then
+        return nil, "--format must be auto, nginx or haproxy, not " .. string.format("%q", o.format)
+    end
     return o
 end
 
@@ -746,10 +727,7 @@ function M.main(argv, env)
     env = env or {}
     local o, err = M.parse_args(argv or {})
     if not o then return usage_error(err) end
-    if o.help then
-        io.stdout:write(M.USAGE)
-        return 0
-    end
+    if o.help then return cmdline.help(M.parser()) end
     local cfg = o.config or env.default_config
     if not cfg then
         return usage_error("no deployment: give --config FILE (or set SYNROUTE_CONFIG)")
@@ -773,7 +751,7 @@ function M.main(argv, env)
         version_note = "--synapse-version"
     elseif not dep.synapse_version then
         version_note = "synapse_version is not set in " .. tostring(dep.file) ..
-            ": routes of the newest release known; pass --synapse-version"
+            ": only the routes every release serves on workers go to workers; pass --synapse-version"
         io.stderr:write("warning: replay: ", version_note, "\n")
     end
 

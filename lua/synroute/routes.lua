@@ -369,13 +369,36 @@ function M.parse(str, name)
     return finish(name, synroute.yaml_parse(str, name))
 end
 
+-- The pseudo-version for a Synapse whose release is unknown: only the
+-- entries workers serve in EVERY release of synapse_versions (no `since`
+-- after the oldest, no `until` before the newest) go to workers; every
+-- other entry still matches (first match wins) but goes to main.
+M.CONSERVATIVE = "conservative"
+
+local function conservative(doc)
+    local oldest, latest = M.parse_version(doc.oldest), M.parse_version(doc.latest)
+    local list = {}
+    for _, e in ipairs(doc.routes) do
+        local c = {}
+        for k, x in pairs(e) do c[k] = x end
+        if e.since and cmp_parts(M.parse_version(e.since), oldest) > 0 then
+            c.reason = "Synapse version unknown: served by workers only since " .. e.since
+        elseif e["until"] and cmp_parts(M.parse_version(e["until"]), latest) < 0 then
+            c.reason = "Synapse version unknown: served by workers only until " .. e["until"]
+        end
+        list[#list + 1] = c
+    end
+    return list
+end
+
 -- The entries in effect for Synapse version `version` (default: the newest
--- known). Returns a new list of shallow copies; `reason` is set on entries
--- that exist but are served by main at this version.
+-- known; M.CONSERVATIVE: see above). Returns a new list of shallow copies;
+-- `reason` is set on entries that exist but are served by main at this version.
 function M.active(doc, version)
     if type(doc) ~= "table" or type(doc.routes) ~= "table" then
         error("routes.active: expected a doc from routes.load", 2)
     end
+    if version == M.CONSERVATIVE then return conservative(doc) end
     version = version or doc.latest
     local v
     if version ~= nil then

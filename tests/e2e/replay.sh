@@ -205,7 +205,7 @@ expect_exit map-unknown-process 2 replay --config "$cfg" --map sync1=no-such-wor
 expect_exit config-needs-value 2 replay "$logs/nginx-upstream.log" --config
 expect_exit no-config 2 replay "$logs/nginx-upstream.log"
 expect_exit help 0 replay --help
-grep -q '^usage: synroute replay' "$tmp/e.out" || fail errors/help-text "replay --help printed no usage"
+grep -q '^Usage: synroute replay' "$tmp/e.out" || fail errors/help-text "replay --help printed no usage"
 syn --help | grep -q '^  replay ' || fail errors/main-help "synroute --help does not list replay"
 
 # ---------------------------------------------------------------- live: HAProxy running examples/full

@@ -115,7 +115,7 @@ end
 do
     local out = run({ "explain", "--pools", "all", "GET", "/_matrix/client/v3/sync", "-H", "Authorization: Bearer " .. ALICE })
     check("field-order", out:match('^{"class":"initial_sync","backend":"initial_sync","key_kind":"user","key":"alice","hash":"%x+","route":"[^"]+"}\n$'), out)
-    local out2 = run({ "explain", "--pools", "all", "--version", "1.60", "POST",
+    local out2 = run({ "explain", "--pools", "all", "--synapse-version", "1.60", "POST",
         "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync?pos=1" })
     check("reason-last", out2:match('"route":"[^"]+","reason":"served by workers since [%d.]+"}\n$'), out2)
 end
@@ -136,14 +136,15 @@ do
     check("unknown-command", code == 2 and out == "" and err:find("unknown command", 1, true)
         and err:find("usage:", 1, true), tostring(code) .. " " .. err)
     out, err, code = run({ "explain", "--no-config", "GET" })
-    check("explain-missing-target", code == 2 and out == "" and err:find("METHOD TARGET", 1, true), tostring(code) .. " " .. err)
+    check("explain-missing-target", code == 2 and out == "" and err:find("missing argument 'TARGET'", 1, true)
+        and err:find("<METHOD> <TARGET>", 1, true), tostring(code) .. " " .. err)
     out, err, code = run({ "explain", "--frob", "GET", "/x" })
     check("explain-bad-option", code == 2 and out == "" and err:find("--frob", 1, true), tostring(code) .. " " .. err)
     out, err, code = run({ "explain", "--no-config", "GET", "/x", "-H", "NoColon" })
     check("explain-bad-header", code == 2 and out == "", tostring(code) .. " " .. err)
     out, err, code = run({ "explain", "--pools", "all", "--no-config", "GET", "/x" })
     check("explain-conflict", code == 2 and out == "", tostring(code) .. " " .. err)
-    out, err, code = run({ "explain", "--pools", "all", "--version", "banana", "GET", "/x" })
+    out, err, code = run({ "explain", "--pools", "all", "--synapse-version", "banana", "GET", "/x" })
     check("explain-bad-version", code == 1 and out == "" and err:find("banana", 1, true), tostring(code) .. " " .. err)
     out, err, code = run({ "explain", "--pools", "nosuch", "GET", "/x" })
     check("explain-bad-pool", code == 1 and out == "" and err:find("nosuch", 1, true), tostring(code) .. " " .. err)
@@ -167,7 +168,7 @@ do
         tostring(code) .. " " .. err .. out:sub(1, 200))
     check("routes-explain-table-rows", rows == #eng.spec.entries and ids_ok, rows .. " rows")
     local old = assert(api.new({ version = "1.60" }))
-    out, err, code = run({ "routes", "--explain-table", "--version", "1.60" })
+    out, err, code = run({ "routes", "--explain-table", "--synapse-version", "1.60" })
     check("routes-explain-table-version", code == 0 and err == "" and
         out:find("\nregex set: " .. #old.spec.entries .. " entries", 1, true) ~= nil, out:sub(1, 200))
     out, err, code = run({ "routes" })
@@ -177,6 +178,41 @@ do
     out, err, code = run({ "routes", "--explain-table", "--routes", "/nonexistent/routes.yaml" })
     check("routes-missing-routes", code == 1 and out == "" and err:find("/nonexistent/routes.yaml", 1, true),
         tostring(code) .. " " .. err)
+end
+
+-- one grammar (lua-argparse): per-command help, short usage errors without a
+-- Lua file:line, the same option names everywhere, exit codes 0/1/2
+do
+    local cmds = { "explain", "check", "haproxy", "replay", "routes", "status", "drain", "ready", "show" }
+    for _, c in ipairs(cmds) do
+        local out, err, code = run({ c, "--help" })
+        check("help/" .. c, code == 0 and err == "" and out:find("^Usage: synroute " .. c .. " ")
+            and out:find("Exit status: 0 ok, 1 problems found", 1, true), tostring(code) .. " " .. err .. out:sub(1, 80))
+        local out2, _, code2 = run({ "help", c })
+        check("help-command/" .. c, code2 == 0 and out2 == out, tostring(code2))
+        local o3, e3, c3 = run({ c, "--no-such-option" })
+        check("usage/" .. c, c3 == 2 and o3 == "" and e3:find("^synroute " .. c .. ": unknown option '%-%-no%-such%-option'\n")
+            and not e3:find("%.lua:%d") and e3:find("Try 'synroute " .. c .. " --help'", 1, true) and #e3 < 800,
+            tostring(c3) .. " " .. e3)
+    end
+    -- --synapse-version is the name everywhere (explain/routes keep --version working)
+    for _, c in ipairs(cmds) do
+        local out = run({ c, "--help" })
+        local has = out:find("--synapse-version", 1, true) ~= nil
+        local want = c == "explain" or c == "check" or c == "haproxy" or c == "replay" or c == "routes"
+        check("synapse-version-name/" .. c, has == want and not out:find("\n%s*%-%-version"), c)
+    end
+    local a = run({ "explain", "--pools", "all", "--synapse-version", "1.60", "GET", "/_matrix/client/v1/rooms/!r:x/relations/$e" })
+    local b = run({ "explain", "--pools", "all", "--version", "1.60", "GET", "/_matrix/client/v1/rooms/!r:x/relations/$e" })
+    check("synapse-version-alias", a ~= "" and a == b and a:find('"backend":"main"', 1, true), a .. " vs " .. b)
+    local _, err, code = run({ "check" })
+    check("check-missing-config", code == 2 and err:find("missing argument 'CONFIG'", 1, true), tostring(code) .. " " .. err)
+    _, err, code = run({ "haproxy", "x.yaml", "--reload" })
+    check("haproxy-reload-needs-o", code == 2 and err:find("need -o FILE", 1, true), tostring(code) .. " " .. err)
+    _, err, code = run({ "check", "x.yaml", "--probe", "--synapse-version", "1.98" })
+    check("probe-conflict", code == 2 and err:find("either --probe or --synapse-version", 1, true), tostring(code) .. " " .. err)
+    _, err, code = run({ "help", "frob" })
+    check("help-unknown", code == 2 and err:find("unknown command", 1, true), tostring(code) .. " " .. err)
 end
 
 -- the launcher through a symlink in another directory

@@ -7,8 +7,7 @@
 #               (tests/version/conf[-small]-<V>/synroute.yaml), with the reason
 #               "served by workers since X" exactly where the table says
 #   check/*     `synroute check` on those configs; an unknown synapse_version
-#               (newer: warning, older than 1.60: problem) with file:line; no
-#               synapse_version: a warning, and the newest release is used
+#               (newer: warning, older than 1.60: problem) with file:line
 #   docs/*      every release where routes.yaml's since/until changes a route
 #               has a row in docs/routes.md's changelog; the routes suite
 #               (tests/routes/test_routes.lua) is part of tests/run.sh
@@ -22,8 +21,15 @@
 #               what `--synapse-version 1.98` writes, and HAProxy started from
 #               it routes as 1.98; newer/older/odd versions; probe failures
 #               are clear errors with exit 1
+#   unset/*     no synapse_version: `haproxy` asks main; a stand-in main that
+#               reports 1.67.0 gives a config for 1.67 (header and setenv say
+#               so) and HAProxy routes as 1.67; main unreachable gives the
+#               conservative set, a warning naming what stays on main and how
+#               to set the version, and HAProxy keeps the nine endpoints a 1.67
+#               worker does not serve on main
 #   unit/*      tests/version/test_probe.lua: version strings, release choice,
-#               main's URL, --probe/--probe-url argument handling
+#               main's URL, --probe/--probe-url argument handling, the
+#               conservative set
 # Ports: 127.0.0.1:22600-22699 only. Every process is started here and stopped
 # by PID (also on Ctrl-C). Prints "ok version/<what>" / "FAIL version/<what>: why".
 T=version
@@ -74,8 +80,8 @@ while IFS=$'\t' read -r dep method target e1 e2 e3; do
 done < tests/version/cases.tsv
 [ "$n" -ge 40 ] && ok "explain/count ($n requests)" || fail "explain/count" "only $n requests in cases.tsv"
 
-# --version overrides the config's synapse_version; reason for an old one
-out=$(syn explain --version 1.60 --config tests/version/conf-1.157/synroute.yaml POST /_matrix/client/v3/user/@alice:example.org/filter)
+# --synapse-version overrides the config's synapse_version; reason for an old one
+out=$(syn explain --synapse-version 1.60 --config tests/version/conf-1.157/synroute.yaml POST /_matrix/client/v3/user/@alice:example.org/filter)
 if [[ $out == *'"backend":"main"'*'"reason":"served by workers since 1.79"'* ]]; then ok "explain/version-option"
 else fail "explain/version-option" "$out"; fi
 
@@ -121,14 +127,6 @@ if grep -q "^warning: .*tests/version/conf-1.100/synroute.yaml:$line: no request
    && ! grep -q "no request goes to pool" < <(syn check tests/version/conf-1.157/synroute.yaml 2>&1); then
     ok "check/pool-unused-at-version"
 else fail "check/pool-unused-at-version" "$(grep -m3 warning <<<"$out" | tr '\n' ' ')"; fi
-f=$(mkconf "" unset)
-out=$(syn check "$f" 2>&1); rc=$?
-e_unset=$(syn explain --config "$f" GET /_matrix/client/v1/room_summary/!r:example.org 2>&1)
-e_new=$(syn explain --config tests/version/conf-1.157/synroute.yaml GET /_matrix/client/v1/room_summary/!r:example.org 2>&1)
-if [ "$rc" = 0 ] && grep -q "^warning: $f:1: synapse_version is not set: assuming the newest" <<<"$out" \
-   && [ "$e_unset" = "$e_new" ] && [[ $e_new == *'"backend":"client"'* ]]; then ok "check/unset-is-newest"
-else fail "check/unset-is-newest" "exit $rc; $(grep -m1 warning <<<"$out"); $e_unset vs $e_new"; fi
-
 # ---------------------------------------------------------------------------
 # docs: the changelog names every release where a route changes
 missing=$(lua5.4 - <<'EOF'
@@ -225,6 +223,11 @@ vfront() {   # port body [path-condition]
   vfront 22683 '{"server_version":"1.121.1"}' /_synapse/admin/v1/server_version
   vfront 22684 'this is not json'
   vfront 22685 '{"server":{"name":"Synapse","version":"1.98.0rc1"}}'
+  # a main process that is Synapse 1.67.0 (for the unset/* tests)
+  printf 'frontend main67\n    bind 127.0.0.1:22686\n'
+  printf "    http-request return status 200 content-type application/json string '%s' if { path /_matrix/federation/v1/version }\n" \
+      '{"server":{"name":"Synapse","version":"1.67.0"}}'
+  printf "    http-request return status 200 content-type application/json hdr X-Worker main string '{\"worker\":\"main\"}'\n\n"
 } > "$live/standin3.cfg"
 if ! start_haproxy "$live/standin3.cfg" "$live/standin.log" http://127.0.0.1:22620/health; then
     fail "live/standins" "stand-ins did not start: $(head -3 "$live/standin.log" | tr '\n' ' ')"
@@ -315,6 +318,10 @@ else fail "probe/check-match-no-warning" "exit $rc: $(grep -m2 warning <<<"$out"
 
 # haproxy --probe == haproxy --synapse-version 1.98
 # (both written to the same -o path: the header records the command)
+same_but_source() {   # two configs equal but for the lines that say where the release came from
+    cmp -s <(grep -v -e '^# Synapse: ' -e 'the Synapse release the Lua side routes for' "$1") \
+           <(grep -v -e '^# Synapse: ' -e 'the Synapse release the Lua side routes for' "$2")
+}
 gen() {   # out-file args... : synroute haproxy ARGS -o $live/gen.cfg, then rename
     local f=$1; shift
     rm -f "$live/gen.cfg"
@@ -322,7 +329,10 @@ gen() {   # out-file args... : synroute haproxy ARGS -o $live/gen.cfg, then rena
 }
 if gen "$live/probed.cfg" "$live/new.yaml" --probe 2>"$live/probed.err" \
    && gen "$live/v198.cfg" "$live/new.yaml" --synapse-version 1.98 2>"$live/v198.err"; then
-    if cmp -s "$live/probed.cfg" "$live/v198.cfg"; then ok "probe/haproxy-equals-synapse-version"
+    # the same but for where the release came from (header and setenv comment)
+    if same_but_source "$live/probed.cfg" "$live/v198.cfg" \
+       && grep -q '^# Synapse: 1.98 (probed from http://127.0.0.1:22620/_matrix/federation/v1/version (Synapse 1.98.0))$' "$live/probed.cfg" \
+       && grep -q '^# Synapse: 1.98 (--synapse-version)$' "$live/v198.cfg"; then ok "probe/haproxy-equals-synapse-version"
     else fail "probe/haproxy-equals-synapse-version" "$(diff "$live/v198.cfg" "$live/probed.cfg" | head -6 | tr '\n' ' ')"; fi
     if grep -q "synapse_version is 1.157 but the running Synapse .* is 1.98.0" "$live/probed.err"; then ok "probe/haproxy-reports-mismatch"
     else fail "probe/haproxy-reports-mismatch" "$(head -3 "$live/probed.err" | tr '\n' ' ')"; fi
@@ -354,7 +364,7 @@ fi
 # newer than known: the newest, with a warning; same config as --synapse-version 1.157
 if gen "$live/p160.cfg" "$live/old.yaml" --probe-url http://127.0.0.1:22680/_matrix/federation/v1/version 2>"$live/p160.err" \
    && gen "$live/v157.cfg" "$live/old.yaml" --synapse-version 1.157 2>/dev/null \
-   && cmp -s "$live/p160.cfg" "$live/v157.cfg" \
+   && same_but_source "$live/p160.cfg" "$live/v157.cfg" \
    && grep -q 'warning: probe: Synapse 1.160 is newer than the newest release synroute knows (1.157): using the routes of 1.157' "$live/p160.err"; then
     ok "probe/newer-uses-newest"
 else fail "probe/newer-uses-newest" "$(head -4 "$live/p160.err" | tr '\n' ' ')"; fi
@@ -364,14 +374,14 @@ if [ "$rc" = 1 ] && [ ! -s "$live/p150.cfg" ] && grep -q '1.50.3.*older than the
 else fail "probe/older-is-error" "exit $rc: $out"; fi
 # nothing listening: clear error, exit 1
 out=$(syn check "$live/new.yaml" --probe-url http://127.0.0.1:22699/_matrix/federation/v1/version 2>&1); rc=$?
-if [ "$rc" = 1 ] && grep -q "^synroute: check --probe: cannot read the Synapse version from http://127.0.0.1:22699/_matrix/federation/v1/version: .*onnect" <<<"$out"; then
+if [ "$rc" = 1 ] && grep -q "^$live/new.yaml:1: --probe: cannot read the Synapse version from http://127.0.0.1:22699/_matrix/federation/v1/version: .*onnect" <<<"$out"; then
     ok "probe/nothing-listening"
 else fail "probe/nothing-listening" "exit $rc: $out"; fi
 sed 's/^listen:.*/listen: 127.0.0.1:22698/' "$live/new.yaml" > "$live/down.yaml"
 sed -i 's/\b22620\b/22699/' "$live/homeserver.yaml"
 out=$(syn haproxy "$live/down.yaml" --probe -o "$live/down.cfg" 2>&1); rc=$?
 sed -i 's/\b22699\b/22620/' "$live/homeserver.yaml"
-if [ "$rc" = 1 ] && [ ! -s "$live/down.cfg" ] && grep -q "^synroute: haproxy --probe: cannot read the Synapse version from http://127.0.0.1:22699/_matrix/federation/v1/version" <<<"$out"; then
+if [ "$rc" = 1 ] && [ ! -s "$live/down.cfg" ] && grep -q "^synroute haproxy: --probe: cannot read the Synapse version from http://127.0.0.1:22699/_matrix/federation/v1/version" <<<"$out"; then
     ok "probe/main-down"
 else fail "probe/main-down" "exit $rc: $out"; fi
 # not JSON: clear error
@@ -384,6 +394,108 @@ local r, err = p.version({ main = { host = "127.0.0.1", port = 22683 } })
 print(r and (r.release .. " " .. r.raw .. " " .. r.url) or ("error: " .. err))')
 if [ "$out" = "1.121 1.121.1 http://127.0.0.1:22683/_synapse/admin/v1/server_version" ]; then ok "probe/admin-fallback"
 else fail "probe/admin-fallback" "$out"; fi
+# ---------------------------------------------------------------------------
+# unset: no synapse_version anywhere; main is asked, or the conservative set
+sed 's/\b22620\b/22686/' "$live/homeserver.yaml" > "$live/hs67.yaml"     # main = the 1.67.0 stand-in
+sed 's/\b22620\b/22697/' "$live/homeserver.yaml" > "$live/hsdown.yaml"   # main not running (yet)
+mk_unset() {   # name homeserver listen-port
+    { echo "# examples/full's Synapse on 226xx, no synapse_version (tests/version/run.sh)"
+      echo "synapse:"
+      echo "  homeserver: $2"
+      echo "  workers: workers/*.yaml"
+      echo "listen: 127.0.0.1:$3"
+      sed -n '/^hash_secret:/,$p' tests/version/conf-1.157/synroute.yaml; } > "$live/$1.yaml"
+}
+mk_unset u67 hs67.yaml 22692
+mk_unset udown hsdown.yaml 22693
+# the nine requests that a 1.67 worker answers with M_UNRECOGNIZED (or an HTML
+# 404): they must reach main both for a probed 1.67 and when the release is unknown
+NINE="
+POST /_matrix/client/v3/user/@alice:example.org/filter
+GET /_matrix/client/v3/user/@alice:example.org/filter/1
+GET /_matrix/client/v3/capabilities
+GET /_matrix/client/v3/register/available?username=bob
+GET /_matrix/client/v3/notifications
+GET /_matrix/client/v3/directory/room/%23a:example.org
+PUT /_matrix/client/v3/directory/room/%23a:example.org
+GET /_matrix/client/v1/rooms/!r1:example.org/relations/\$ev1
+GET /_synapse/admin/v2/users/@alice:example.org
+"
+routes_like() {   # port "METHOD TARGET WANT"... -> "" or what differs
+    local port=$1 why="" m t w status worker; shift
+    for c in "$@"; do
+        read -r m t w <<<"$c"
+        read -r status worker <<<"$(request "$port" "$m" "$t")"
+        worker_in "$w" "$worker" || why="$why $m $t: answered by '${worker:-nobody}' (HTTP $status), want $w;"
+    done
+    echo "$why"
+}
+nine_main=()
+while read -r m t; do [ -n "$m" ] && nine_main+=("$m $t main"); done <<<"$NINE"
+
+# (a) main reports 1.67.0: the config is for 1.67 and says where that came from
+if syn haproxy "$live/u67.yaml" -o "$live/u67.cfg" 2>"$live/u67.err"; then
+    if grep -qx '# Synapse: 1.67 (probed from http://127.0.0.1:22686/_matrix/federation/v1/version (Synapse 1.67.0))' "$live/u67.cfg" \
+       && grep -qx '    setenv SYNROUTE_SYNAPSE_VERSION "1.67"' "$live/u67.cfg" \
+       && grep -q 'synapse_version is not set; the running Synapse is 1.67.0: using 1.67' "$live/u67.err"; then
+        ok "unset/probed-1.67-header"
+    else fail "unset/probed-1.67-header" "$(grep -m2 -e '^# Synapse' -e SYNAPSE_VERSION "$live/u67.cfg" | tr '\n' ' ') $(head -2 "$live/u67.err" | tr '\n' ' ')"; fi
+    if start_haproxy "$live/u67.cfg" "$live/u67.log" "http://127.0.0.1:22692/_matrix/client/versions"; then
+        pids+=($hpid)
+        why=$(routes_like 22692 "${nine_main[@]}" \
+            "GET /_matrix/client/v3/sync?since=s1 sync" \
+            "PUT /_matrix/client/v3/user/@alice:example.org/account_data/x account_data" \
+            "POST /_matrix/client/v3/keys/upload encryption")
+        [ -z "$why" ] && ok "unset/probed-1.67-routes (the nine on main; account_data, keys/upload on 1.67's workers)" \
+            || fail "unset/probed-1.67-routes" "$why"
+        grep -q 'Synapse 1.67,' "$live/u67.log" && ok "unset/probed-1.67-log" \
+            || fail "unset/probed-1.67-log" "$(grep -m1 synroute "$live/u67.log")"
+        stop_pid "$hpid"
+    else fail "unset/probed-1.67-routes" "HAProxy did not start: $(grep -m3 -E 'ALERT|error' "$live/u67.log" | tr '\n' ' ')"; fi
+else fail "unset/probed-1.67-header" "$(head -3 "$live/u67.err" | tr '\n' ' ')"; fi
+out=$(syn check "$live/u67.yaml" 2>&1); rc=$?
+if [ "$rc" = 0 ] && grep -q '^probe: http://127.0.0.1:22686/_matrix/federation/v1/version reports Synapse 1.67.0 (routes of 1.67)' <<<"$out"; then
+    ok "unset/check-probes"
+else fail "unset/check-probes" "exit $rc: $(head -3 <<<"$out" | tr '\n' ' ')"; fi
+
+# (b) main unreachable: conservative set, a warning, a header that says so
+if syn haproxy "$live/udown.yaml" -o "$live/udown.cfg" 2>"$live/udown.err"; then
+    if grep -qx '# Synapse: routes that every release serves on workers (conservative: unknown, no answer from http://127.0.0.1:22697/_matrix/federation/v1/version)' "$live/udown.cfg" \
+       && grep -qx '    setenv SYNROUTE_SYNAPSE_VERSION "conservative"' "$live/udown.cfg"; then
+        ok "unset/conservative-header"
+    else fail "unset/conservative-header" "$(grep -m2 -e '^# Synapse' -e SYNAPSE_VERSION "$live/udown.cfg" | tr '\n' ' ')"; fi
+    w=$(cat "$live/udown.err")
+    if grep -q "^warning: $live/udown.yaml:1: synapse_version is not set and the running Synapse could not be asked" <<<"$w" \
+       && grep -q '^  These routes stay on main' <<<"$w" \
+       && grep -qE '^    client \([0-9]+\): .*room_relations' <<<"$w" \
+       && grep -qE '^    device_lists \([0-9]+\): ' <<<"$w" \
+       && grep -q '^  Set the version: synapse_version: "1.NN" in ' <<<"$w" \
+       && [ "$(grep -c '' <<<"$w")" -lt 30 ]; then ok "unset/conservative-warning ($(grep -c '^    ' <<<"$w") pools listed)"
+    else fail "unset/conservative-warning" "$(head -c 600 <<<"$w")"; fi
+    # main comes up after the config was written: a stand-in on 22697
+    printf 'defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\nfrontend m\n    bind 127.0.0.1:22697\n    http-request return status 200 content-type application/json hdr X-Worker main string ok\n' > "$live/main97.cfg"
+    if start_haproxy "$live/main97.cfg" "$live/main97.log" http://127.0.0.1:22697/health; then pids+=($hpid); m97=$hpid; fi
+    if start_haproxy "$live/udown.cfg" "$live/udown.log" "http://127.0.0.1:22693/_matrix/client/versions"; then
+        pids+=($hpid)
+        why=$(routes_like 22693 "${nine_main[@]}" \
+            "GET /_matrix/client/v3/sync?since=s1 sync" \
+            "POST /_matrix/client/v3/keys/query encryption" \
+            "PUT /_matrix/client/v3/user/@alice:example.org/account_data/x main" \
+            "POST /_matrix/client/v3/keys/upload main")
+        [ -z "$why" ] && ok "unset/conservative-routes (the nine on main; sync, keys/query on workers)" \
+            || fail "unset/conservative-routes" "$why"
+        grep -q 'Synapse release unknown (only routes every release serves on workers)' "$live/udown.log" \
+            && ok "unset/conservative-log" || fail "unset/conservative-log" "$(grep -m1 synroute "$live/udown.log")"
+        stop_pid "$hpid"
+    else fail "unset/conservative-routes" "HAProxy did not start: $(grep -m3 -E 'ALERT|error' "$live/udown.log" | tr '\n' ' ')"; fi
+    [ -n "${m97:-}" ] && stop_pid "$m97"
+else fail "unset/conservative-header" "$(head -3 "$live/udown.err" | tr '\n' ' ')"; fi
+# the same for check (exit 0: a warning), and explain agrees with HAProxy
+out=$(syn check "$live/udown.yaml" 2>&1); rc=$?
+e=$(syn explain --config "$live/udown.yaml" GET /_matrix/client/v3/capabilities 2>/dev/null | json_field backend)
+if [ "$rc" = 0 ] && grep -q 'routing conservatively' <<<"$out" && [ "$e" = main ]; then ok "unset/check-conservative"
+else fail "unset/check-conservative" "exit $rc, explain $e: $(head -2 <<<"$out" | tr '\n' ' ')"; fi
+
 # usage: --probe with --synapse-version
 out=$(syn haproxy "$live/new.yaml" --probe --synapse-version 1.98 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q 'either --probe or --synapse-version' <<<"$out" && ok "probe/usage-conflict" \

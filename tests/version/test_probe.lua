@@ -2,7 +2,6 @@
 -- handling, without a network (run by tests/version/run.sh with LUA_PATH and
 -- LUA_CPATH set for synroute). Prints "ok version/unit/<name>" or "FAIL ...".
 local probe = require("synroute.probe")
-local cli = require("synroute.cli")
 local routes = require("synroute.routes")
 
 local kit = dofile((arg[0]:match("^(.*)tests/") or "") .. "tests/lua/testkit.lua")("version/unit")
@@ -52,28 +51,64 @@ check("get non-http", body == nil and err:find("not an http", 1, true), tostring
 body, err = probe.get("http://x/'; touch /tmp/pwned; '")
 check("get spaces", body == nil, tostring(err))
 
--- CLI argument handling
+-- CLI argument handling (synroute.cmdline + check.check_version_options)
+local cmdline = require("synroute.cmdline")
 local function args(cmd, t)
-    local o, e = cli.parse_probe_args(cmd, t)
+    local p = cmd == "check" and require("synroute.check").parser() or require("synroute.haproxy_gen").parser()
+    local o, e = cmdline.parse(p, t)
+    if o then o, e = require("synroute.check").check_version_options(o) end
     if not o then return "error: " .. e end
-    return (o.probe and "probe " or "") .. (o.url and ("url=" .. o.url .. " ") or "") ..
-        "cfg=" .. tostring(o.cfg) .. " rest=" .. table.concat(o.rest, ",")
+    return (o.probe and "probe " or "") .. (o.probe_url and ("url=" .. o.probe_url .. " ") or "") ..
+        "cfg=" .. tostring(o.config) .. (o.synapse_version and (" v=" .. o.synapse_version) or "") ..
+        (o.outfile and (" o=" .. o.outfile) or "")
 end
 local C = {
-    { "check", { "a.yaml" }, "cfg=a.yaml rest=a.yaml" },
-    { "check", { "a.yaml", "--probe" }, "probe cfg=a.yaml rest=a.yaml,--probe" },
-    { "check", { "--probe-url", "http://h:1/v", "a.yaml" }, "probe url=http://h:1/v cfg=a.yaml rest=a.yaml,--probe" },
-    { "check", { "--probe-url=http://h:1/v", "--probe", "a.yaml" }, "probe url=http://h:1/v cfg=a.yaml rest=--probe,a.yaml" },
-    { "haproxy", { "-o", "out.cfg", "a.yaml", "--probe" }, "probe cfg=a.yaml rest=-o,out.cfg,a.yaml,--probe" },
-    { "haproxy", { "--root", "/r", "--probe", "a.yaml", "--snippet" }, "probe cfg=a.yaml rest=--root,/r,--probe,a.yaml,--snippet" },
-    { "haproxy", { "a.yaml", "--synapse-version", "1.98" }, "cfg=a.yaml rest=a.yaml,--synapse-version,1.98" },
-    { "haproxy", { "a.yaml", "--synapse-version", "1.98", "--probe" }, "error: haproxy: give either --probe or --synapse-version, not both" },
-    { "check", { "a.yaml", "--probe-url" }, "error: check: --probe-url needs a URL" },
-    { "check", { "a.yaml", "--probe-url", "ftp://x" }, "error: check: --probe-url must be an http:// or https:// URL, not \"ftp://x\"" },
+    { "check", { "a.yaml" }, "cfg=a.yaml" },
+    { "check", { "a.yaml", "--probe" }, "probe cfg=a.yaml" },
+    { "check", { "--probe-url", "http://h:1/v", "a.yaml" }, "probe url=http://h:1/v cfg=a.yaml" },
+    { "check", { "--probe-url=http://h:1/v", "--probe", "a.yaml" }, "probe url=http://h:1/v cfg=a.yaml" },
+    { "haproxy", { "-o", "out.cfg", "a.yaml", "--probe" }, "probe cfg=a.yaml o=out.cfg" },
+    { "haproxy", { "--root", "/r", "--probe", "a.yaml", "--snippet" }, "probe cfg=a.yaml" },
+    { "haproxy", { "a.yaml", "--synapse-version", "1.98" }, "cfg=a.yaml v=1.98" },
+    { "haproxy", { "a.yaml", "--synapse-version", "1.98", "--probe" }, "error: give either --probe or --synapse-version, not both" },
+    { "check", { "a.yaml", "--probe-url" }, "error: option '--probe-url' requires an argument" },
+    { "check", { "a.yaml", "--probe-url", "ftp://x" }, "error: --probe-url must be an http:// or https:// URL, not \"ftp://x\"" },
 }
 for i, c in ipairs(C) do
     local got = args(c[1], c[2])
     check("args " .. i .. " " .. c[1] .. " " .. table.concat(c[2], " "), got == c[3], got .. "  want  " .. c[3])
+end
+
+-- the conservative set: what workers serve in every release
+do
+    local api = require("synroute.api")
+    local cons = assert(api.new({ pools = "all", version = routes.CONSERVATIVE }))
+    local old = assert(api.new({ pools = "all", version = doc.oldest }))
+    local new = assert(api.new({ pools = "all", version = doc.latest }))
+    local on_workers, differ = 0, {}
+    for _, e in ipairs(doc.routes) do
+        local since_ok = not e.since or routes.compare_versions(e.since, doc.oldest) <= 0
+        local until_ok = not e["until"] or routes.compare_versions(e["until"], doc.latest) >= 0
+        if since_ok and until_ok then on_workers = on_workers + 1 end
+    end
+    local n_reason = 0
+    for _, e in ipairs(routes.active(doc, routes.CONSERVATIVE)) do
+        if e.reason then n_reason = n_reason + 1 end
+    end
+    check("conservative entries", n_reason == #doc.routes - on_workers and n_reason > 0,
+        n_reason .. " demoted, " .. on_workers .. " kept")
+    -- a request on a worker in the conservative set is on the same worker at 1.60 and at the newest
+    for _, r in ipairs({ { "GET", "/_matrix/client/v3/sync?since=s" }, { "PUT", "/_matrix/federation/v1/send/1" },
+                         { "GET", "/_matrix/client/v3/devices" }, { "GET", "/_matrix/client/v3/capabilities" },
+                         { "GET", "/_matrix/client/v1/rooms/!r:x/relations/$e" }, { "POST", "/_matrix/client/v3/keys/upload" } }) do
+        local c, o, n = cons:explain{ method = r[1], target = r[2] }, old:explain{ method = r[1], target = r[2] },
+            new:explain{ method = r[1], target = r[2] }
+        local ok = c.backend == "main" or (c.backend == o.backend and c.backend == n.backend)
+        differ[#differ + 1] = ok and nil or (r[2] .. ": " .. c.backend .. " vs " .. o.backend .. "/" .. n.backend)
+        check("conservative " .. r[1] .. " " .. r[2], ok, table.concat(differ, "; "))
+    end
+    local d = cons:explain{ method = "GET", target = "/_matrix/client/v3/devices" }
+    check("conservative until-entry to main", d.backend == "main" and d.reason:find("only until 1.134", 1, true), d.reason)
 end
 
 kit.finish()
