@@ -23,6 +23,7 @@ local cmdline = require("synroute.cmdline")
 local classes = require("synroute.classes")
 local config = require("synroute.config")
 local paths = require("synroute.paths")
+local pools = require("synroute.pools")
 local runtime = require("synroute.runtime")
 local target_mod = require("synroute.target")
 local values = require("synroute.values")
@@ -48,17 +49,50 @@ local function rate_table(class) return "synroute_rate_" .. class end
 -- Retry-After (seconds) of a full pool queue; also in haproxy/errors/429-queue.http
 local QUEUE_RETRY_AFTER = 5
 
-local addr = values.server_addr
 
-local function srvname(n)
-    return (n:gsub("[^%w%._:%-]", "_"))
+-- Defence in depth: every value from the deployment is checked when it is
+-- read (synroute.synapse, synroute.settings); the generator still refuses to
+-- write one that is not a single clean word (or, quoted, one that could end
+-- the string or the line). -> v, or raises "synroute haproxy: ..."
+local function word(v, what)
+    if not values.token(v) then
+        error("synroute haproxy: refusing to write " .. what .. " '" .. values.show(v) ..
+            "' into haproxy.cfg: it is not one clean word", 0)
+    end
+    return v
 end
 
-local function q(s) return '"' .. s .. '"' end
+local function addr(s)
+    return word(values.server_addr(s), "the address of " .. values.show(s.name or "main"))
+end
+
+local function srvname(n)
+    return word(values.server_name(n), "the server name of worker '" .. values.show(n) .. "'")
+end
+
+local function q(s)
+    if type(s) ~= "string" or s:find('[%c"\\]') then
+        error("synroute haproxy: refusing to write '" .. values.show(s) .. "' into haproxy.cfg (a quote, " ..
+            "backslash or control character)", 0)
+    end
+    return '"' .. s .. '"'
+end
 
 -- Append lines to out.
 local function add(out, ...)
     for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
+end
+
+-- What this file is written for (synroute.pools.record): the glue derives it
+-- again at every start and refuses to start on a difference.
+local function drift_lines(dep, opts, out)
+    add(out,
+        "    # the backend set this file was written for: at every start (and haproxy -c) the",
+        "    # Lua side derives it again from the files and refuses to start if it changed",
+        "    setenv SYNROUTE_GENERATED " .. q(pools.record(dep, opts.version)))
+    if opts.cmd then
+        out[#out + 1] = "    setenv SYNROUTE_REGENERATE " .. q(opts.cmd)
+    end
 end
 
 -- opts.glue: path of the HAProxy glue as written into the config
@@ -92,6 +126,7 @@ local function global_section(dep, opts, out)
         "    tune.lua.maxmem 64",
         "    # the deployment the Lua side loads (it must be set before lua-load)",
         "    setenv SYNROUTE_CONFIG " .. q(opts.config))
+    drift_lines(dep, opts, out)
     if opts.synapse_version then
         add(out,
             "    # generated with --synapse-version: the Lua side routes for the same release",
@@ -345,7 +380,7 @@ local function pool_backend(dep, opts, pool, checked, out)
     for _, s in ipairs(p.servers) do
         if s.backup then backups[#backups + 1] = s else actives[#actives + 1] = s end
     end
-    out[#out + 1] = "backend " .. pool
+    out[#out + 1] = "backend " .. word(pool, "the pool name")
     if #p.servers == 0 then
         out[#out + 1] = "    # no usable server: requests get a Matrix JSON 503"
     end
@@ -400,7 +435,8 @@ end
 -- opts: target = { haproxy = "3.0", lua = "5.4", source = ... } (synroute.target),
 -- glue / errors_dir (as written into the config; default: synroute.paths for
 -- the target's Lua), config (SYNROUTE_CONFIG; default dep.file), portable,
--- snippet, test_headers, synapse_version, cmd (recorded in the header),
+-- snippet, test_headers, synapse_version, cmd (recorded in the header and as
+-- SYNROUTE_REGENERATE), version (the release the router routes for: recorded),
 -- backends (names the router may produce).
 function M.generate(dep, opts)
     opts = opts or {}
@@ -617,12 +653,14 @@ function M.main(argv)
     -- The router must build for this deployment too (same check HAProxy does at start).
     local eng, err = api.new({ dep = dep })
     if not eng then io.stderr:write(tostring(err), "\n"); return 1 end
-    opts.backends = eng.backends
+    opts.backends, opts.version = eng.backends, eng.version
     for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
     if opts.probe then
         for _, p in ipairs(require("synroute.probe").health(dep)) do io.stderr:write("warning: ", p, "\n") end
     end
-    return write_output(M.generate(dep, opts), opts.outfile)
+    local gok, text = pcall(M.generate, dep, opts)
+    if not gok then io.stderr:write(tostring(text), "\n"); return 1 end
+    return write_output(text, opts.outfile)
 end
 
 return M
