@@ -66,7 +66,10 @@ local function addr(s)
     return word(values.server_addr(s), "the address of " .. values.show(s.name or "main"))
 end
 
+-- A worker's server name; a name check would refuse (a space, a control
+-- character) is refused here too, though its server name would be clean.
 local function srvname(n)
+    if n:find("[%c%s]") then word(n, "the worker name") end
     return word(values.server_name(n), "the server name of worker '" .. values.show(n) .. "'")
 end
 

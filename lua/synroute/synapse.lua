@@ -219,7 +219,8 @@ local function listener_bind(l, doc, report)
         end
         for i, b in ipairs(list) do
             -- the first bad entry only: an alias bomb has many
-            if not bind_ok(b, doc:at(list, i), "bind_addresses", report) then return false end
+            local where = type(b) == "table" and doc:at(l, "bind_addresses") or doc:at(list, i)
+            if not bind_ok(b, where, "bind_addresses", report) then return false end
             binds[#binds + 1] = b
         end
     end
@@ -245,7 +246,8 @@ local function listener_names(l, doc, report)
                     names[n] = true
                 else
                     local guess = values.suggest(n, RESOURCE_NAMES)
-                    report:problem(doc:at(r.names, j), "resource names: unknown resource " .. describe(n) ..
+                    report:problem(doc:at(r.names, j), "resource names: unknown resource " ..
+                        (type(n) == "string" and ("'" .. show(n) .. "'") or describe(n)) ..
                         (guess and (", did you mean '" .. guess .. "'?") or "") .. " (Synapse refuses it; known: " ..
                         table.concat(RESOURCE_NAMES, ", ") .. ")")
                 end
