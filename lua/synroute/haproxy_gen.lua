@@ -86,6 +86,60 @@ local function add(out, ...)
     for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
 end
 
+---------------------------------------------------------------------------
+-- tune.lua.maxmem. HAProxy counts it per process, over all its Lua states:
+-- with lua-load-per-thread each thread loads the deployment into its own
+-- state (haproxy -c loads only the first, a start loads them all). The
+-- need of one state is measured here, by loading the deployment as the glue
+-- does with the collector stopped (so every byte allocated counts: an upper
+-- bound of the peak), plus the modules; doubled, plus room for requests,
+-- and rounded up to 8 MiB. Threads: nbthread, else HAProxy's default
+-- maximum (64); one state with lua-load (mas.resolve).
+
+local MODULES_MIB, RUNTIME_MIB, MAX_STATE_MIB, DEFAULT_THREADS = 1, 4, 256, 64
+M.MAX_STATE_MIB = MAX_STATE_MIB
+
+-- -> MiB of one Lua state's share | nil, error
+local function state_need(dep, version)
+    collectgarbage("collect")
+    collectgarbage("stop")
+    local before = collectgarbage("count")
+    local ok, eng, err = pcall(api.new, { config = dep.file, version = version })
+    local kib = collectgarbage("count") - before
+    collectgarbage("restart")
+    collectgarbage("collect")
+    if not ok or not eng then return nil, tostring(ok and err or eng) end
+    local mib = 2 * (kib / 1024 + MODULES_MIB) + RUNTIME_MIB
+    if dep.mas and dep.mas.resolve then mib = mib + dep.mas.cache_size * 512 / 1048576 end
+    return 8 * math.ceil(mib / 8)
+end
+
+-- -> maxmem (MiB), per state (MiB), states | nil, message (the deployment
+-- needs more than MAX_STATE_MIB in one state)
+function M.lua_maxmem(dep, version)
+    local per, err = state_need(dep, version)
+    if not per then return nil, err end
+    if per > MAX_STATE_MIB then
+        return nil, string.format("loading this deployment takes up to %d MiB of Lua memory in each of HAProxy's " ..
+            "Lua states (the limit synroute sizes tune.lua.maxmem for is %d MiB per state): the Synapse files " ..
+            "are too large or too many", per, MAX_STATE_MIB)
+    end
+    local states = (dep.mas and dep.mas.resolve) and 1 or (dep.nbthread or DEFAULT_THREADS)
+    return math.max(64, per * states), per, states
+end
+
+local function maxmem_lines(dep, opts, out)
+    if not opts.maxmem then
+        out[#out + 1] = "    tune.lua.maxmem 64"
+        return
+    end
+    local m = opts.maxmem
+    add(out,
+        "    # Lua memory, per process: " .. m.per .. " MiB for each of " .. m.states .. " Lua state(s), sized from",
+        "    # this deployment (docs/deployment.md \"Lua memory\")",
+        "    tune.lua.maxmem " .. m.total)
+end
+
 -- What this file is written for (synroute.pools.record): the glue derives it
 -- again at every start and refuses to start on a difference.
 local function drift_lines(dep, opts, out)
@@ -125,8 +179,9 @@ local function global_section(dep, opts, out)
     end
     add(out,
         "    # normalize-uri is experimental in HAProxy 2.6 and 3.0",
-        "    expose-experimental-directives",
-        "    tune.lua.maxmem 64",
+        "    expose-experimental-directives")
+    maxmem_lines(dep, opts, out)
+    add(out,
         "    # the deployment the Lua side loads (it must be set before lua-load)",
         "    setenv SYNROUTE_CONFIG " .. q(opts.config))
     drift_lines(dep, opts, out)
@@ -440,6 +495,7 @@ end
 -- the target's Lua), config (SYNROUTE_CONFIG; default dep.file), portable,
 -- snippet, test_headers, synapse_version, cmd (recorded in the header and as
 -- SYNROUTE_REGENERATE), version (the release the router routes for: recorded),
+-- maxmem = { total=, per=, states= } (M.lua_maxmem; absent: 64),
 -- backends (names the router may produce).
 function M.generate(dep, opts)
     opts = opts or {}
@@ -657,6 +713,9 @@ function M.main(argv)
     local eng, err = api.new({ dep = dep })
     if not eng then io.stderr:write(tostring(err), "\n"); return 1 end
     opts.backends, opts.version = eng.backends, eng.version
+    local total, per, states = M.lua_maxmem(dep, eng.version)
+    if not total then io.stderr:write(dep.file, ":1: ", per, "\n"); return 1 end
+    opts.maxmem = { total = total, per = per, states = states }
     for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
     if opts.probe then
         for _, p in ipairs(require("synroute.probe").health(dep)) do io.stderr:write("warning: ", p, "\n") end
