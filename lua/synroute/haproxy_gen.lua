@@ -128,7 +128,7 @@ function M.lua_maxmem(dep, version)
     return math.max(64, per * states), per, states
 end
 
-local function maxmem_lines(dep, opts, out)
+local function maxmem_lines(opts, out)
     if not opts.maxmem then
         out[#out + 1] = "    tune.lua.maxmem 64"
         return
@@ -180,7 +180,7 @@ local function global_section(dep, opts, out)
     add(out,
         "    # normalize-uri is experimental in HAProxy 2.6 and 3.0",
         "    expose-experimental-directives")
-    maxmem_lines(dep, opts, out)
+    maxmem_lines(opts, out)
     add(out,
         "    # the deployment the Lua side loads (it must be set before lua-load)",
         "    setenv SYNROUTE_CONFIG " .. q(opts.config))
