@@ -8,7 +8,7 @@
 #                 generator does); `synroute ready wörker-1` brings it back
 T=e2e/names
 . "$(dirname -- "$0")/../lib.bash"
-need_pkg haproxy
+need_pkg haproxy lua-socket   # lua-socket: the runtime commands (drain, ready, status)
 
 cp -R tests/check/cases/names-non-ascii "$tmp/dep"
 printf 'runtime:\n  socket: "%s/admin.sock"\n  group: false\npeers: false\n' "$tmp" >> "$tmp/dep/synroute.yaml"
