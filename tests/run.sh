@@ -40,6 +40,7 @@ run_suite agree     bash tests/e2e/agree.sh
 run_suite normalize bash tests/e2e/normalize.sh
 run_suite glue      bash tests/e2e/glue.sh
 run_suite safe      bash tests/e2e/safe_defaults.sh
+run_suite names     bash tests/e2e/names.sh
 run_suite replay    bash tests/e2e/replay.sh
 run_suite version   bash tests/version/run.sh
 run_suite package   bash tests/platform/package.sh

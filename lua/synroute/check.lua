@@ -89,6 +89,11 @@ function M.run(path, opts)
     local eng, err = api.new({ dep = dep })
     if not eng then extra[#extra + 1] = dep.file .. ":1: " .. tostring(err) end
     if eng then check_version(dep, opts, extra, eng) end
+    -- what passes check also loads within the tune.lua.maxmem `synroute haproxy` writes
+    if eng then
+        local total, why = require("synroute.haproxy_gen").lua_maxmem(dep, eng.version)
+        if not total then extra[#extra + 1] = dep.file .. ":1: " .. why end
+    end
     if opts.probe then
         for _, p in ipairs(require("synroute.probe").health(dep)) do extra[#extra + 1] = p end
     end

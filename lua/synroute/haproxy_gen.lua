@@ -23,6 +23,7 @@ local cmdline = require("synroute.cmdline")
 local classes = require("synroute.classes")
 local config = require("synroute.config")
 local paths = require("synroute.paths")
+local pools = require("synroute.pools")
 local runtime = require("synroute.runtime")
 local target_mod = require("synroute.target")
 local values = require("synroute.values")
@@ -48,13 +49,37 @@ local function rate_table(class) return "synroute_rate_" .. class end
 -- Retry-After (seconds) of a full pool queue; also in haproxy/errors/429-queue.http
 local QUEUE_RETRY_AFTER = 5
 
-local addr = values.server_addr
 
-local function srvname(n)
-    return (n:gsub("[^%w%._:%-]", "_"))
+-- Defence in depth: every value from the deployment is checked when it is
+-- read (synroute.synapse, synroute.settings); the generator still refuses to
+-- write one that is not a single clean word (or, quoted, one that could end
+-- the string or the line). -> v, or raises "synroute haproxy: ..."
+local function word(v, what)
+    if not values.token(v) then
+        error("synroute haproxy: refusing to write " .. what .. " '" .. values.show(v) ..
+            "' into haproxy.cfg: it is not one clean word", 0)
+    end
+    return v
 end
 
-local function q(s) return '"' .. s .. '"' end
+local function addr(s)
+    return word(values.server_addr(s), "the address of " .. values.show(s.name or "main"))
+end
+
+-- A worker's server name; a name check would refuse (a space, a control
+-- character) is refused here too, though its server name would be clean.
+local function srvname(n)
+    if n:find("[%c%s]") then word(n, "the worker name") end
+    return word(values.server_name(n), "the server name of worker '" .. values.show(n) .. "'")
+end
+
+local function q(s)
+    if type(s) ~= "string" or s:find('[%c"\\]') then
+        error("synroute haproxy: refusing to write '" .. values.show(s) .. "' into haproxy.cfg (a quote, " ..
+            "backslash or control character)", 0)
+    end
+    return '"' .. s .. '"'
+end
 
 -- Append lines to out.
 local function add(out, ...)
@@ -72,6 +97,72 @@ local function runtime_lines(dep, snippet)
                  "#     " .. stats }
     end
     return { "    # the runtime API: synroute status, drain, ready and show (level admin)", "    " .. stats }
+end
+
+---------------------------------------------------------------------------
+-- tune.lua.maxmem. HAProxy counts it per process, over all its Lua states:
+-- with lua-load-per-thread each thread loads the deployment into its own
+-- state (haproxy -c loads only the first, a start loads them all). The
+-- need of one state is measured here, by loading the deployment as the glue
+-- does with the collector stopped (so every byte allocated counts: an upper
+-- bound of the peak), plus the modules; doubled, plus room for requests,
+-- and rounded up to 8 MiB. Threads: nbthread, else HAProxy's default
+-- maximum (64); one state with lua-load (mas.resolve).
+
+local MODULES_MIB, RUNTIME_MIB, MAX_STATE_MIB, DEFAULT_THREADS = 1, 4, 256, 64
+M.MAX_STATE_MIB = MAX_STATE_MIB
+
+-- -> MiB of one Lua state's share | nil, error
+local function state_need(dep, version)
+    collectgarbage("collect")
+    collectgarbage("stop")
+    local before = collectgarbage("count")
+    local ok, eng, err = pcall(api.new, { config = dep.file, version = version })
+    local kib = collectgarbage("count") - before
+    collectgarbage("restart")
+    collectgarbage("collect")
+    if not ok or not eng then return nil, tostring(ok and err or eng) end
+    local mib = 2 * (kib / 1024 + MODULES_MIB) + RUNTIME_MIB
+    if dep.mas and dep.mas.resolve then mib = mib + dep.mas.cache_size * 512 / 1048576 end
+    return 8 * math.ceil(mib / 8)
+end
+
+-- -> maxmem (MiB), per state (MiB), states | nil, message (the deployment
+-- needs more than MAX_STATE_MIB in one state)
+function M.lua_maxmem(dep, version)
+    local per, err = state_need(dep, version)
+    if not per then return nil, err end
+    if per > MAX_STATE_MIB then
+        return nil, string.format("loading this deployment takes up to %d MiB of Lua memory in each of HAProxy's " ..
+            "Lua states (the limit synroute sizes tune.lua.maxmem for is %d MiB per state): the Synapse files " ..
+            "are too large or too many", per, MAX_STATE_MIB)
+    end
+    local states = (dep.mas and dep.mas.resolve) and 1 or (dep.nbthread or DEFAULT_THREADS)
+    return math.max(64, per * states), per, states
+end
+
+local function maxmem_lines(opts, out)
+    if not opts.maxmem then
+        out[#out + 1] = "    tune.lua.maxmem 64"
+        return
+    end
+    local m = opts.maxmem
+    add(out,
+        "    # Lua memory, per process: " .. m.per .. " MiB for each of " .. m.states .. " Lua state(s), sized from",
+        "    # this deployment (docs/deployment.md \"Lua memory\")",
+        "    tune.lua.maxmem " .. m.total)
+end
+
+-- What this file is written for (synroute.pools.record): the glue derives it
+-- again at every start and refuses to start on a difference.
+local function drift_lines(dep, opts, out)
+    add(out,
+        "    # the backend set this file was written for: at every start (and haproxy -c) the",
+        "    # Lua side derives it again from the files and refuses to start if it changed",
+        "    setenv SYNROUTE_GENERATED " .. q(pools.record(dep, opts.version)))
+    if opts.cmd then
+        out[#out + 1] = "    setenv SYNROUTE_REGENERATE " .. q(opts.cmd)
+    end
 end
 
 -- opts.glue: path of the HAProxy glue as written into the config
@@ -135,11 +226,13 @@ local function global_section(dep, opts, out)
     end
     add(out,
         "    # normalize-uri is experimental in HAProxy 2.6 and 3.0",
-        "    expose-experimental-directives",
-        "    tune.lua.maxmem 64",
+        "    expose-experimental-directives")
+    maxmem_lines(opts, out)
+    add(out,
         "    # the deployment the Lua side loads (it must be set before lua-load)",
         "    setenv SYNROUTE_CONFIG " .. q(opts.config))
     version_lines(dep, out)
+    drift_lines(dep, opts, out)
     if dep.mas and dep.mas.resolve then
         add(out,
             "    # one Lua state for all threads: MAS resolution shares one token cache",
@@ -388,7 +481,7 @@ local function pool_backend(dep, opts, pool, checked, out)
     for _, s in ipairs(p.servers) do
         if s.backup then backups[#backups + 1] = s else actives[#actives + 1] = s end
     end
-    out[#out + 1] = "backend " .. pool
+    out[#out + 1] = "backend " .. word(pool, "the pool name")
     if #p.servers == 0 then
         out[#out + 1] = "    # no usable server: requests get a Matrix JSON 503"
     end
@@ -453,7 +546,9 @@ end
 -- opts: target = { haproxy = "3.0", lua = "5.4", source = ... } (synroute.target),
 -- glue / errors_dir (as written into the config; default: synroute.paths for
 -- the target's Lua), config (SYNROUTE_CONFIG; default dep.file), portable,
--- snippet, test_headers, synapse_version, cmd (recorded in the header),
+-- snippet, test_headers, synapse_version, cmd (recorded in the header and as
+-- SYNROUTE_REGENERATE), version (the release the router routes for: recorded),
+-- maxmem = { total=, per=, states= } (M.lua_maxmem; absent: 64),
 -- backends (names the router may produce).
 function M.generate(dep, opts)
     opts = opts or {}
@@ -713,12 +808,17 @@ function M.main(argv)
     -- The router must build for this deployment too (same check HAProxy does at start).
     local eng, err = api.new({ dep = dep })
     if not eng then io.stderr:write(tostring(err), "\n"); return 1 end
-    opts.backends = eng.backends
+    opts.backends, opts.version = eng.backends, eng.version
+    local total, per, states = M.lua_maxmem(dep, eng.version)
+    if not total then io.stderr:write(dep.file, ":1: ", per, "\n"); return 1 end
+    opts.maxmem = { total = total, per = per, states = states }
     for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
     if opts.probe then
         for _, p in ipairs(require("synroute.probe").health(dep)) do io.stderr:write("warning: ", p, "\n") end
     end
-    return write_output(M.generate(dep, opts), opts)
+    local gok, text = pcall(M.generate, dep, opts)
+    if not gok then io.stderr:write(tostring(text), "\n"); return 1 end
+    return write_output(text, opts)
 end
 
 return M

@@ -34,10 +34,8 @@ local function fail(msg)
     return 1
 end
 
--- HAProxy server names: the generator's rule (synroute.haproxy_gen srvname).
-local function srvname(n)
-    return (n:gsub("[^%w%._:%-]", "_"))
-end
+-- HAProxy server names: the generator's rule (synroute.values.server_name).
+local srvname = require("synroute.values").server_name
 
 ---------------------------------------------------------------------------
 -- arguments

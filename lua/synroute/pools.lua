@@ -13,6 +13,13 @@
 --     p.pools    pool -> { servers = { {name=, host=, port=|path=, backup=, where=} },
 --                          writer = true|nil }   (active servers first, natural order)
 --     p.in_pool  pool -> worker name -> true
+--
+--   pools.record(dep, version) -> string: the backend set haproxy.cfg is
+--     written for, one token: "v=1.157;main=127.0.0.1:8008;generic=generic-1@
+--     127.0.0.1:8081,...;sso=...+backup" (server names as in haproxy.cfg)
+--   pools.drift(recorded, now) -> { "difference", ... } (empty: the same)
+-- `synroute haproxy` writes the record into haproxy.cfg; the glue derives it
+-- again at every start and refuses to start on a difference (drift).
 
 local synroute = require("synroute")
 local classes = require("synroute.classes")
@@ -203,6 +210,63 @@ local function pool_servers(pool, members, report)
     end
     for _, s in ipairs(bak) do act[#act + 1] = s end
     return act
+end
+
+---------------------------------------------------------------------------
+-- the record of the backend set
+
+local function server_token(s)
+    return values.server_name(s.name) .. "@" .. values.server_addr(s) .. (s.backup and "+backup" or "")
+end
+
+function M.record(dep, version)
+    local parts = {}
+    if version then parts[1] = "v=" .. version end
+    if dep.main.port or dep.main.path then parts[#parts + 1] = "main=" .. values.server_addr(dep.main) end
+    for _, pool in ipairs(values.sorted_keys(dep.pools)) do
+        local list = {}
+        for _, s in ipairs(dep.pools[pool].servers) do list[#list + 1] = server_token(s) end
+        parts[#parts + 1] = pool .. "=" .. table.concat(list, ",")
+    end
+    return table.concat(parts, ";")
+end
+
+local function parse_record(r)
+    local t = {}
+    for item in (r .. ";"):gmatch("([^;]*);") do
+        local k, v = item:match("^([^=]+)=(.*)$")
+        if k then t[k] = v end
+    end
+    return t
+end
+
+local function servers_text(v)
+    if v == "" then return "no server" end
+    return (v:gsub(",", ", "))
+end
+
+-- One difference of key k (a pool, main or v) between the two records.
+local function difference(k, old, new)
+    if k == "v" then
+        return "Synapse release: now " .. (new or "?") .. "; haproxy.cfg was generated for " .. (old or "?")
+    elseif k == "main" then
+        return "main: now " .. (new or "no listener") .. "; haproxy.cfg has " .. (old or "none")
+    elseif not old then
+        return "pool " .. k .. ": now " .. servers_text(new) .. "; haproxy.cfg was generated without it"
+    elseif not new then
+        return "pool " .. k .. ": haproxy.cfg has it (" .. servers_text(old) .. "); the deployment no longer has it"
+    end
+    return "pool " .. k .. ": now " .. servers_text(new) .. "; haproxy.cfg has " .. servers_text(old)
+end
+
+function M.drift(recorded, now)
+    local a, b, keys, out = parse_record(recorded), parse_record(now), {}, {}
+    for k in pairs(a) do keys[k] = true end
+    for k in pairs(b) do keys[k] = true end
+    for _, k in ipairs(values.sorted_keys(keys)) do
+        if a[k] ~= b[k] then out[#out + 1] = difference(k, a[k], b[k]) end
+    end
+    return out
 end
 
 function M.derive(m, s, at, report)

@@ -185,7 +185,10 @@ M.SCHEMA = { expect = "expected a YAML mapping at the top level", keys = {
         tunnel = timeout("1h"), http_request = timeout("10s"), http_keep_alive = timeout("60s"),
         queue = timeout("30s"), check_interval = timeout("2s"), check = timeout("5s"),
     } },
-    log = { type = "string", expect = "expected an HAProxy log target string" },
+    log = { check = function(v)
+        if type(v) == "string" and v ~= "" and not v:find('[%c#"\\\']') then return v end
+        return nil, "expected an HAProxy log target string (one line, no quotes, backslashes or #)"
+    end },
     nbthread = whole(1, 64),
     limits = { expect = "expected a mapping of pool name to { maxconn, queue } (and per_user)",
         finish = limits_finish,

@@ -109,43 +109,148 @@ end
 ---------------------------------------------------------------------------
 -- listeners
 
+local show = values.show
+
+-- What a value that has the wrong type is, for messages.
+local function describe(v)
+    if type(v) == "string" then return "the string '" .. show(v) .. "'" end
+    if type(v) == "table" then return (v[1] ~= nil or next(v) == nil) and "a list" or "a mapping" end
+    if math.type(v) == "float" then return "the number " .. tostring(v) end
+    return tostring(v)
+end
+
+-- Keys Synapse reads (synapse/config/workers.py, server.py). A worker file
+-- may hold any homeserver key too: only worker_* keys (and near misses of
+-- them) are checked there. KEY_ROUTES: a misspelling of these changes routing.
+local WORKER_KEYS = {
+    "worker_app", "worker_name", "worker_listeners", "worker_daemonize", "worker_pid_file", "worker_log_config",
+    "worker_main_http_uri", "worker_manhole", "worker_replication_host", "worker_replication_port",
+    "worker_replication_http_port", "worker_replication_http_tls", "worker_replication_secret",
+    "worker_replication_secret_path",
+}
+local LISTENER_KEYS = {
+    "type", "port", "path", "mode", "tls", "x_forwarded", "resources", "additional_resources", "tag",
+    "request_id_header", "bind_addresses", "bind_address",
+}
+local RESOURCE_KEYS = { "names", "compress" }
+local RESOURCE_NAMES = {
+    "client", "consent", "federation", "health", "keys", "media", "metrics", "openid", "replication", "static",
+}
+local KEY_ROUTES = classes.set({ "worker_app", "worker_name", "worker_listeners", "type", "port", "path",
+                                 "resources", "bind_addresses", "bind_address", "x_forwarded", "names" })
+local KNOWN = {}
+for _, list in ipairs({ WORKER_KEYS, LISTENER_KEYS, RESOURCE_KEYS, RESOURCE_NAMES }) do KNOWN[list] = classes.set(list) end
+
+-- Flags the keys of mapping t that are not in `known` (a list above).
+-- strict: Synapse refuses unknown keys (a problem); else Synapse ignores
+-- them (a warning), unless the key is a misspelling of a routing key that
+-- t lacks. prefix: only keys with it, or near misses, are checked.
+-- -> the first near miss of a known key, or nil
+local function unknown_keys(doc, t, known, what, report, strict, prefix)
+    local near
+    for _, k in ipairs(values.sorted_keys(t)) do
+        if type(k) == "string" and not KNOWN[known][k] then
+            local guess = values.suggest(k, known)
+            if not prefix or k:sub(1, #prefix) == prefix or guess then
+                local msg = what .. ": unknown key '" .. show(k) .. "'" ..
+                    (guess and (", did you mean '" .. guess .. "'?") or "") ..
+                    (strict and " (Synapse refuses it)" or " (Synapse ignores it)")
+                if strict or (guess and KEY_ROUTES[guess] and t[guess] == nil) then
+                    report:problem(doc:at(t, k), msg)
+                else
+                    report:warn(doc:at(t, k), msg)
+                end
+                near = near or (guess and { k, guess, doc:at(t, k) })
+            end
+        end
+    end
+    return near
+end
+
 local function listener_port(rec, l, doc, where, report)
-    if math.type(l.port) == "integer" then
-        rec.port = l.port
-    elseif type(l.port) == "string" and l.port:match("^%d+$") then
-        rec.port = tonumber(l.port)
-    elseif type(l.path) == "string" then
-        rec.path = l.path
+    local port, path = l.port, l.path
+    if not is_null(port) and not is_null(path) then
+        report:problem(where, "listener has both a port and a path (Synapse refuses this)")
+        return false
+    elseif not is_null(port) then
+        if math.type(port) ~= "integer" then
+            report:problem(doc:at(l, "port"), "listener port: expected a whole number (Synapse requires an " ..
+                "integer), not " .. describe(port))
+            return false
+        elseif port < 1 or port > 65535 then
+            report:problem(doc:at(l, "port"), "listener port " .. port .. " is out of range")
+            return false
+        end
+        rec.port = port
+    elseif not is_null(path) then
+        if type(path) ~= "string" or not values.socket_path(path) then
+            report:problem(doc:at(l, "path"), "listener path: " .. describe(path) .. " is not a usable UNIX " ..
+                "socket path (absolute, at most 107 bytes, only letters, digits and / . _ - + @ = , ~)")
+            return false
+        end
+        rec.path = path
     else
         report:problem(where, "listener has neither a port nor a path")
-        return false
-    end
-    if rec.port and (rec.port < 1 or rec.port > 65535) then
-        report:problem(doc:at(l, "port"), "listener port " .. rec.port .. " is out of range")
         return false
     end
     return true
 end
 
--- the first non-wildcard bind address, if any
-local function listener_bind(l)
-    local binds = {}
-    if type(l.bind_addresses) == "table" then
-        for _, b in ipairs(l.bind_addresses) do if type(b) == "string" then binds[#binds + 1] = b end end
-    elseif type(l.bind_address) == "string" then
-        binds[1] = l.bind_address
+-- One bind address -> it | nil (reported)
+local function bind_ok(b, where, what, report)
+    if type(b) ~= "string" then
+        report:problem(where, what .. ": expected an address, not " .. describe(b) ..
+            (type(b) == "table" and " (a YAML alias expanding to a nested list?)" or ""))
+    elseif not WILDCARD[b] and not values.host(b) then
+        report:problem(where, what .. ": '" .. show(b) .. "' is not an IPv4 or IPv6 address or a host name")
+    else
+        return b
+    end
+end
+
+-- The first non-wildcard bind address, if any; false: a bad one (reported).
+local function listener_bind(l, doc, report)
+    local binds, list = {}, l.bind_addresses
+    if not is_null(list) then
+        if type(list) ~= "table" or (next(list) ~= nil and list[1] == nil) then
+            report:problem(doc:at(l, "bind_addresses"), "bind_addresses: expected a list of addresses, not " ..
+                describe(list))
+            return false
+        end
+        for i, b in ipairs(list) do
+            -- the first bad entry only: an alias bomb has many
+            local where = type(b) == "table" and doc:at(l, "bind_addresses") or doc:at(list, i)
+            if not bind_ok(b, where, "bind_addresses", report) then return false end
+            binds[#binds + 1] = b
+        end
+    end
+    if not is_null(l.bind_address) then
+        if not bind_ok(l.bind_address, doc:at(l, "bind_address"), "bind_address", report) then return false end
+        binds[#binds + 1] = l.bind_address
     end
     for _, b in ipairs(binds) do
         if not WILDCARD[b] then return b end
     end
 end
 
-local function listener_names(l)
+-- The resource names of a listener; Synapse refuses unknown keys and names.
+local function listener_names(l, doc, report)
     local names = {}
-    for _, r in ipairs(type(l.resources) == "table" and l.resources or {}) do
-        if type(r) == "table" and type(r.names) == "table" then
-            for _, n in ipairs(r.names) do
-                if type(n) == "string" then names[n] = true end
+    for i, r in ipairs(type(l.resources) == "table" and l.resources or {}) do
+        if type(r) ~= "table" or (r[1] ~= nil) then
+            report:problem(doc:at(l.resources, i), "resources: expected a mapping with names")
+        else
+            unknown_keys(doc, r, RESOURCE_KEYS, "listener resource", report, true)
+            for j, n in ipairs(type(r.names) == "table" and r.names or {}) do
+                if type(n) == "string" and KNOWN[RESOURCE_NAMES][n] then
+                    names[n] = true
+                else
+                    local guess = values.suggest(n, RESOURCE_NAMES)
+                    report:problem(doc:at(r.names, j), "resource names: unknown resource " ..
+                        (type(n) == "string" and ("'" .. show(n) .. "'") or describe(n)) ..
+                        (guess and (", did you mean '" .. guess .. "'?") or "") .. " (Synapse refuses it; known: " ..
+                        table.concat(RESOURCE_NAMES, ", ") .. ")")
+                end
             end
         end
     end
@@ -160,8 +265,10 @@ local function parse_listener(doc, list, i, report)
         return nil
     end
     local rec = { where = where, type = is_null(l.type) and "http" or l.type }
+    unknown_keys(doc, l, LISTENER_KEYS, "listener", report, false)
     if not listener_port(rec, l, doc, where, report) then return nil end
-    rec.bind, rec.names = listener_bind(l), listener_names(l)
+    rec.bind, rec.names = listener_bind(l, doc, report), listener_names(l, doc, report)
+    if rec.bind == false then return nil end
     rec.x_forwarded = l.x_forwarded == true
     local http = rec.type == "http"
     rec.public = http and (rec.names.client or rec.names.federation or rec.names.media) and true or false
@@ -183,8 +290,7 @@ local function parse_listeners(doc, t, key, owner, imap, report)
     for i = 1, #list do
         local rec = parse_listener(doc, list, i, report)
         if rec then
-            rec.host = rec.bind or (mapped and type(mapped.host) == "string" and mapped.host ~= "" and mapped.host)
-                or "127.0.0.1"
+            rec.host = rec.bind or (mapped and mapped.host) or "127.0.0.1"
             out[#out + 1] = rec
         end
     end
@@ -205,11 +311,20 @@ end
 ---------------------------------------------------------------------------
 -- processes
 
-local function instance_map(hs)
-    local imap = {}
-    if type(hs.instance_map) == "table" then
-        for name, v in pairs(hs.instance_map) do
-            if type(v) == "table" then imap[name] = v end
+-- instance_map: name -> { host = a valid host | nil }
+local function instance_map(m, report)
+    local imap, map, doc = {}, m.hs.instance_map, m.hs_doc("instance_map")
+    if type(map) ~= "table" then return imap end
+    for _, name in ipairs(values.sorted_keys(map)) do
+        local v = map[name]
+        if type(v) == "table" then
+            local h = v.host
+            if not is_null(h) and not values.host(h) then
+                report:problem(doc:at(v, "host"), "instance_map." .. show(tostring(name)) .. ".host: " ..
+                    describe(h) .. " is not an IPv4 or IPv6 address or a host name")
+                h = nil
+            end
+            imap[name] = { host = h }
         end
     end
     return imap
@@ -230,8 +345,14 @@ local function read_worker(m, path, ref, report)
     if not doc then return nil end
     local w, name, app = doc.root, doc.root.worker_name, doc.root.worker_app
     if is_null(app) then app = "synapse.app.generic_worker" end
-    if type(name) ~= "string" or name == "" then
-        report:problem(path .. ":1", "worker config has no worker_name")
+    local near = unknown_keys(doc, w, WORKER_KEYS, "worker config", report, false, "worker")
+    if is_null(name) or name == "" then
+        report:problem(path .. ":1", "worker config has no worker_name" .. ((near and near[2] == "worker_name")
+            and (" ('" .. show(near[1]) .. "' at " .. near[3] .. " looks like a misspelling of it)") or ""))
+        return nil
+    elseif type(name) ~= "string" or name:find("[%c%s]") then
+        report:problem(doc:at(w, "worker_name"), "worker_name: " .. describe(name) .. " is not a usable name " ..
+            "(a string without spaces or control characters)")
         return nil
     elseif m.by_name[name] then
         report:problem(doc:at(w, "worker_name"), "worker name '" .. name ..
@@ -254,7 +375,7 @@ local function read_worker(m, path, ref, report)
 end
 
 local function read_workers(m, s, at, file, report)
-    local base, seen = paths.dirname(file), {}
+    local base, seen, srv = paths.dirname(file), {}, {}
     for i, item in ipairs(s.synapse and s.synapse.workers or {}) do
         local where = at("synapse.workers." .. i)
         local files = expand(paths.join(base, item), where, "synapse.workers", report)
@@ -264,8 +385,12 @@ local function read_workers(m, s, at, file, report)
         for _, f in ipairs(files or {}) do
             local w = not seen[f] and read_worker(m, f, where, report)
             seen[f] = true
-            if w then
-                m.by_name[w.name] = w
+            local other = w and srv[values.server_name(w.name)]
+            if other then
+                report:problem(w.where, "worker name '" .. show(w.name) .. "' gives the same HAProxy server name as '" ..
+                    show(other.name) .. "' (" .. other.where .. "): rename one")
+            elseif w then
+                m.by_name[w.name], srv[values.server_name(w.name)] = w, w
                 m.workers[#m.workers + 1] = w
             end
         end
@@ -346,7 +471,7 @@ end
 function M.read(s, at, file, report)
     local m = { workers = {} }
     read_homeserver(m, s, at, file, report)
-    m.imap = instance_map(m.hs)
+    m.imap = instance_map(m, report)
     read_main(m, report)
     m.by_name = { main = m.main }
     read_workers(m, s, at, file, report)

@@ -6,7 +6,18 @@
 --                                number of milliseconds, as HAProxy reads a bare number)
 --   values.size(v)            -> "100k" | nil    (entries: digits and k, m or g)
 --   values.rate(v)            -> count, period, seconds | nil   ("3/10s")
---   values.addr(s)            -> host, port | nil ("host:port", "[v6]:port", ":port")
+--   values.addr(s)            -> host, port | nil ("host:port", "[v6]:port", ":port";
+--                                host: values.host or a wildcard "*")
+--   values.host(s)            -> true | nil      (IPv4, IPv6 or a DNS name: one token)
+--   values.socket_path(s)     -> true | nil      (absolute, at most 107 bytes, only
+--                                letters, digits and / . _ - + @ = , ~)
+--   values.server_name(n)     -> HAProxy identifier for a process name: n itself when it
+--                                is one, else a readable form plus "-" and 8 hex digits of
+--                                a hash of n (two names never share one identifier)
+--   values.token(s)           -> true | nil      (s is one clean haproxy.cfg word: no
+--                                space, quote, comment or control character)
+--   values.show(s)            -> s for a message, control characters as \ddd
+--   values.suggest(w, list)   -> the word of list closest to w (a typo), or nil
 --   values.host_port(h, p)    -> "h:p", "[v6]:p"
 --   values.server_addr(s)     -> s.path, or host_port(s.host, s.port)
 --   values.endpoint(h, p, path) -> "unix:<path>" | "h:p" (localhost = 127.0.0.1):
@@ -47,9 +58,10 @@ end
 
 function M.addr(s)
     if type(s) ~= "string" then return nil end
-    local h, p = s:match("^%[([%x:]+)%]:(%d+)$")
+    local h, p = s:match("^%[([%x:%.]+)%]:(%d+)$")
     if not h then h, p = s:match("^([^:]*):(%d+)$") end
     if not p or #p > 5 then return nil end
+    if h ~= "" and h ~= "*" and not M.host(h) then return nil end
     p = tonumber(p)
     if p < 1 or p > 65535 then return nil end
     return h, p
@@ -156,6 +168,79 @@ function M.in_network(ip, net)
         if (a[i] & mask) ~= (n[i] & mask) then return false end
     end
     return true
+end
+
+---------------------------------------------------------------------------
+-- hosts, socket paths, names: what may be written into haproxy.cfg
+
+-- a DNS name (labels of letters, digits, - and _, as container names have)
+local function dns_name(s)
+    if #s > 253 or s:sub(-1) == "." and #s == 1 then return false end
+    for label in (s:gsub("%.$", "") .. "."):gmatch("([^.]*)%.") do
+        if #label < 1 or #label > 63 or not label:match("^[%w_][%w_%-]*$") or label:sub(-1) == "-" then
+            return false
+        end
+    end
+    return true
+end
+
+function M.host(s)
+    if type(s) ~= "string" or s == "" then return nil end
+    if ip_bytes(s) then return true end
+    if s:match("^[%d.]+$") then return nil end   -- 1.2.3 or 300.1.1.1: not an IPv4 address
+    return dns_name(s) or nil
+end
+
+function M.socket_path(s)
+    if type(s) ~= "string" or #s > 107 then return nil end
+    return s:match("^/[%w%._%-/+@=,~]*$") and true or nil
+end
+
+local function fnv1a(s)
+    local h = 2166136261
+    for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+    return h
+end
+
+function M.server_name(n)
+    if n:match("^[%w%._:%-]+$") then return n end
+    return (n:gsub("[^%w%._:%-]+", "_")) .. string.format("-%08x", fnv1a(n))
+end
+
+function M.token(s)
+    return type(s) == "string" and s:match("^[%w%._:%-/%[%]@+=,~*]+$") ~= nil or nil
+end
+
+function M.show(s)
+    return (tostring(s):gsub("[%c\\]", function(c) return string.format("\\%03d", c:byte()) end))
+end
+
+-- Edit distance of a and b (short words): insertions, deletions,
+-- substitutions and swaps of two neighbours count one each.
+local function distance(a, b)
+    local d = {}
+    for i = 0, #a do d[i] = { [0] = i } end
+    for j = 0, #b do d[0][j] = j end
+    for i = 1, #a do
+        for j = 1, #b do
+            local cost = a:byte(i) == b:byte(j) and 0 or 1
+            d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+                d[i][j] = math.min(d[i][j], d[i - 2][j - 2] + 1)
+            end
+        end
+    end
+    return d[#a][#b]
+end
+
+function M.suggest(w, list)
+    if type(w) ~= "string" or #w > 64 then return nil end
+    local best, bd = nil, math.max(2, #w // 4) + 1
+    for _, c in ipairs(list) do
+        local d = distance(w:lower(), c)
+        if d < bd then best, bd = c, d end
+    end
+    return best
 end
 
 ---------------------------------------------------------------------------

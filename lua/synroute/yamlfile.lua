@@ -106,8 +106,9 @@ function Report:load(path, ref, what)
         return nil
     end
     if root == synroute.null then root, pos = {}, pos or {} end
-    if type(root) ~= "table" then
-        self:problem(path .. ":1", "expected a YAML mapping at the top level")
+    if type(root) ~= "table" or root[1] ~= nil then
+        self:problem(path .. ":1", (what or "file") .. " is a YAML " .. (type(root) == "table" and "list" or "scalar") ..
+            "; expected a mapping at the top level" .. (ref and (" (referenced at " .. ref .. ")") or ""))
         return nil
     end
     return setmetatable({ file = path, root = root, pos = pos }, Doc)

@@ -423,4 +423,89 @@ do
     end
 end
 
+---------------------------------------------------------------- values written into haproxy.cfg
+do
+    local v = require("synroute.values")
+    for _, h in ipairs({ "127.0.0.1", "::1", "fd00::1:2", "::ffff:10.0.0.1", "localhost", "synapse-worker_1.internal",
+                         "example.org." }) do
+        check("values/host-ok/" .. h, v.host(h))
+    end
+    for _, h in ipairs({ "", "127.0.0.1\nhttp-request return", "127.0.0.1 backup", "300.1.1.1", "1.2.3", "a..b",
+                         "-a.org", "a#b", "[::1]", "a/b", ("x"):rep(64) .. ".org" }) do
+        check("values/host-bad/" .. v.show(h), not v.host(h))
+    end
+    check("values/addr-bad-host", not v.addr("a b:80") and not v.addr("x\ny:80"))
+    check("values/addr-ok", v.addr("[::1]:8080") == "::1" and v.addr(":80") == "" and v.addr("*:80") == "*")
+    check("values/socket-path-ok", v.socket_path("/run/synapse/main.sock"))
+    for _, p in ipairs({ "run/x.sock", "/run/a b.sock", "/run/x.sock\nserver", "/" .. ("x"):rep(107), '/run/"x' }) do
+        check("values/socket-path-bad/" .. v.show(p), not v.socket_path(p))
+    end
+    eq("values/server-name-kept", v.server_name("generic-1"), "generic-1")
+    local a, b = v.server_name("wörker-1"), v.server_name("wärker-1")
+    check("values/server-name-no-collision", a ~= b, a .. " = " .. b)
+    check("values/server-name-readable", a:match("^w_rker%-1%-%x%x%x%x%x%x%x%x$"), a)
+    check("values/server-name-token", v.token(a) and v.token(v.server_name("a b\nc")))
+    eq("values/server-name-stable", v.server_name("wörker-1"), a)
+    check("values/token-bad", not v.token("a b") and not v.token("a\nb") and not v.token("a#b") and not v.token('a"'))
+    eq("values/show", v.show("a\nb\\"), "a\\010b\\092")
+    eq("values/suggest-typo", v.suggest("worker_listener", { "worker_name", "worker_listeners" }), "worker_listeners")
+    eq("values/suggest-swap", v.suggest("tga", { "type", "tls", "tag" }), "tag")
+    eq("values/suggest-none", v.suggest("colour", { "type", "tls", "tag" }), nil)
+end
+
+---------------------------------------------------------------- the generator refuses what is not one clean word
+do
+    local config = require("synroute.config")
+    local gen = require("synroute.haproxy_gen")
+    local root = arg[0]:match("^(.*)tests/") or ""
+    local dep = config.load(root .. "tests/check/cases/ok/synroute.yaml")
+    check("gen/ok-loads", dep ~= nil)
+    if dep then
+        local good, text = pcall(gen.generate, dep, { glue = "/g.lua", errors_dir = "/e" })
+        check("gen/ok-generates", good and text:find("\n    server generic%-1 127%.0%.0%.1:38510"), text)
+        -- values that bypassed check (defence in depth): each is refused
+        local s = dep.pools.generic.servers[1]
+        local cases = {
+            { "name-newline", "name", "generic-1\n    http-request return status 200" },
+            { "host-space", "host", "127.0.0.1 backup" },
+            { "host-newline", "host", "127.0.0.1\n    http-request return status 200" },
+        }
+        for _, c in ipairs(cases) do
+            local old = s[c[2]]
+            s[c[2]] = c[3]
+            local ok2, err = pcall(gen.generate, dep, { glue = "/g.lua", errors_dir = "/e" })
+            local out = ok2 and err or ""
+            check("gen/refuses-" .. c[1], not ok2 and tostring(err):find("refusing to write", 1, true) and
+                not out:find("\n    http-request return status 200", 1, true), tostring(err))
+            s[c[2]] = old
+        end
+        local ok3, err3 = pcall(gen.generate, dep, { glue = '/g"\n.lua', errors_dir = "/e" })
+        check("gen/refuses-quoted", not ok3 and tostring(err3):find("refusing to write", 1, true), tostring(err3))
+    end
+end
+
+---------------------------------------------------------------- the record of the backend set (drift)
+do
+    local pools = require("synroute.pools")
+    local dep = { main = { host = "127.0.0.1", port = 8008 }, pools = {
+        generic = { servers = { { name = "generic-1", host = "127.0.0.1", port = 8081 } } },
+        sso = { servers = { { name = "sso-1", host = "127.0.0.1", port = 8082 },
+                            { name = "sso-2", host = "127.0.0.1", port = 8083, backup = true } } } } }
+    local r = pools.record(dep, "1.157")
+    eq("record/format", r, "v=1.157;main=127.0.0.1:8008;generic=generic-1@127.0.0.1:8081;" ..
+        "sso=sso-1@127.0.0.1:8082,sso-2@127.0.0.1:8083+backup")
+    eq("record/same", #pools.drift(r, r), 0)
+    dep.pools.typing = { servers = { { name = "typing-1", host = "127.0.0.1", port = 8090 } }, writer = true }
+    eq("record/new-writer", table.concat(pools.drift(r, pools.record(dep, "1.157")), "|"),
+        "pool typing: now typing-1@127.0.0.1:8090; haproxy.cfg was generated without it")
+    dep.pools.typing, dep.pools.generic.servers[1].port = nil, 9000
+    eq("record/moved", table.concat(pools.drift(r, pools.record(dep, "1.158")), "|"),
+        "pool generic: now generic-1@127.0.0.1:9000; haproxy.cfg has generic-1@127.0.0.1:8081|" ..
+        "Synapse release: now 1.158; haproxy.cfg was generated for 1.157")
+    dep.pools.sso = nil
+    check("record/gone", table.concat(pools.drift(r, pools.record(dep, "1.157")), "|"):find(
+        "pool sso: haproxy.cfg has it (sso-1@127.0.0.1:8082, sso-2@127.0.0.1:8083+backup); the deployment no " ..
+        "longer has it", 1, true))
+end
+
 kit.finish()
