@@ -217,7 +217,7 @@ local function summary(m, p, dep)
     end
 end
 
-local SETTINGS = { "synapse_version", "listen", "admin_networks", "stick", "timeouts", "nbthread", "log",
+local SETTINGS = { "synapse_version", "listen", "admin_networks", "admin_metrics", "stick", "timeouts", "nbthread", "log",
                    "limits", "mas", "haproxy", "runtime" }
 
 -- peers: false is no peers section (a reload starts with empty stick
