@@ -22,7 +22,8 @@ usage: synroute <command> [options]
 commands:
   explain [--config FILE] [--version V] METHOD TARGET [-H 'Name: value']... [--src ADDR]
         print, as one JSON object, the decision HAProxy would make for a request:
-        class, backend, key_kind, key, hash, route, reason (if any).
+        class, backend, key_kind, key, hash, route, answer and reason (if any;
+        answer: the status HAProxy answers itself, 400/403/404/405, before routing).
         Builds the same "METHOD SRC PATHQ AUTH" string HAProxy builds and calls
         the same router. The key is never a raw token.
         --config FILE   synroute.yaml of the deployment (default: $SYNROUTE_CONFIG,
