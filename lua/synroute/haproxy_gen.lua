@@ -208,13 +208,11 @@ end
 
 -- What Synapse mounts under /_synapse/, one list, plain ACLs (no Lua).
 local function internal_rules(dep, L)
-    L("# 3. /_synapse/: client/ is public; admin only from admin_networks (403);")
-    if dep.admin_metrics then
-        L("#    metrics only from admin_networks (admin_metrics: true; 403); everything else,")
-    else
-        L("#    everything else (metrics, replication, mas, any other) is never public:")
-    end
-    L("#    Matrix 404. Plain ACLs on the normalised path: this holds without Lua.")
+    L("# 3. /_synapse/, plain ACLs on the normalised path (this holds without Lua):")
+    L("#    client/ is public; admin only from admin_networks (403);")
+    if dep.admin_metrics then L("#    metrics likewise (admin_metrics: true);") end
+    L("#    everything else (replication, mas, " .. (dep.admin_metrics and "" or "metrics, ") ..
+        "any other) is never public: 404.")
     L("acl synroute_internal path_beg -i /_synapse")
     L("acl synroute_public_synapse path_beg /_synapse/client/")
     L("acl synroute_admin_path path /_synapse/admin")
