@@ -38,6 +38,7 @@ run_suite vtc       bash tests/vtc/run.sh
 run_suite examples  bash tests/e2e/examples.sh
 run_suite agree     bash tests/e2e/agree.sh
 run_suite normalize bash tests/e2e/normalize.sh
+run_suite probes    bash tests/e2e/probes.sh
 run_suite glue      bash tests/e2e/glue.sh
 run_suite safe      bash tests/e2e/safe_defaults.sh
 run_suite names     bash tests/e2e/names.sh

@@ -5,7 +5,9 @@
 --   local eng, err = api.new{ pools = "all", version = "1.100" }  -- synthetic deployment
 --   local eng, err = api.new{}                                    -- no config: all to main
 --   eng:input{ method=, target=, headers=, src= }  -> "METHOD SRC PATHQ AUTH"
---   eng:explain{ ... }                              -> { class, backend, key_kind, key, hash, route, reason? }
+--   eng:explain{ ... }                              -> { class, backend, key_kind, key, hash, route,
+--                                                       answer?, reason? } (answer: the status HAProxy
+--                                                       answers itself, api.answer; the backend is then unused)
 --   eng:route{ ... }                                -> "backend|class|hkey" (what HAProxy gets)
 --   eng.router   the synroute.router userdata (the one HAProxy uses)
 --   eng.spec     the router spec from policy.build; eng.backends: backends used
@@ -29,6 +31,7 @@ local config = require("synroute.config")
 local paths = require("synroute.paths")
 local policy = require("synroute.policy")
 local routes_mod = require("synroute.routes")
+local values = require("synroute.values")
 
 local M = {}
 
@@ -223,16 +226,16 @@ function M.pathq(target)
     return target
 end
 
--- The generated frontend's normalize-uri rules, in their order, so that
--- explain sees the path HAProxy routes on (checked against HAProxy 2.6.12):
---   path-merge-slashes        (a no-op unless the path has "//")
---   path-strip-dot            ("/a/./b" -> "/a/b", "/a/." -> "/a/"; no-op without "/.")
---   path-strip-dotdot full    (leading ".." dropped too; no-op without "/.")
---   percent-decode-unreserved strict  (path and query; no-op without "%")
+-- The generated frontend's path rules (synroute.haproxy_gen, step 1), so
+-- that explain sees the path HAProxy routes on (checked against HAProxy
+-- 2.6.12 and 3.0.11 by tests/e2e/normalize.sh). Only when the path has "//",
+-- "/.", "%" or a backslash; the query is never touched:
+--   percent-decode-unreserved strict  (a "%" not followed by two hex digits: 400)
 --   percent-to-uppercase strict
--- (the frontend runs them only for targets with "//", "/." or "%": same result)
--- `strict`: a "%" not followed by two hex digits makes HAProxy answer 400
--- before routing; normalize() then returns the target unchanged plus `true`.
+--   path-merge-slashes
+--   path-strip-dot            ("/a/./b" -> "/a/b", "/a/." -> "/a/")
+--   path-strip-dotdot full    (leading ".." dropped too)
+-- then 400 for what is left that no Matrix path has (BAD_SUB, BAD_END).
 local function strip_dots(path)
     local segs, out = {}, {}
     for seg in (path:sub(2) .. "/"):gmatch("([^/]*)/") do segs[#segs + 1] = seg end
@@ -265,16 +268,73 @@ local function pct_unreserved(hex)
     return "%" .. hex:upper()
 end
 
+-- acl synroute_bad_path (after the rewrites): substrings, endings, and
+-- case-insensitive substrings
+local BAD_SUB = { { "\\", "a backslash" }, { "/./", "a dot segment" }, { "/../", "a dot segment" },
+    { "..%2F", "\"..\" next to an encoded slash" }, { "%2F..", "\"..\" next to an encoded slash" },
+    { "..%5C", "\"..\" next to an encoded backslash" }, { "%5C..", "\"..\" next to an encoded backslash" },
+    { "%C0", "an overlong UTF-8 sequence" }, { "%C1", "an overlong UTF-8 sequence" },
+    { "%E0%8", "an overlong UTF-8 sequence" }, { "%E0%9", "an overlong UTF-8 sequence" },
+    { "%F0%8", "an overlong UTF-8 sequence" } }
+local BAD_END = { "/.", "/.." }
+
+local function bad_path(path)
+    for _, b in ipairs(BAD_SUB) do
+        if path:find(b[1], 1, true) then return b[2] end
+    end
+    for _, e in ipairs(BAD_END) do
+        if path:sub(-#e) == e then return "a dot segment" end
+    end
+    if path:lower():find("%252e", 1, true) then return "a double-encoded dot" end
+end
+
+-- pathq -> the pathq HAProxy routes on, and nil | why HAProxy answers 400
+-- instead ("invalid percent-encoding ..." or "invalid path: ...").
 function M.normalize(pathq)
     local path, query = pathq:match("^([^?]*)(.*)$")
+    if not (path:find("//", 1, true) or path:find("/.", 1, true) or path:find("[%%\\]")) then
+        return pathq, nil
+    end
+    if path:gsub("%%%x%x", ""):find("%", 1, true) then
+        return pathq, "invalid percent-encoding in the path: HAProxy answers 400 before routing"
+    end
+    path = path:gsub("%%(%x%x)", pct_unreserved)
     if path:sub(1, 1) == "/" then
         if path:find("//", 1, true) then path = path:gsub("/+", "/") end
         if path:find("/.", 1, true) then path = strip_dots(path) end
     end
-    local out = path .. query
-    if not out:find("%", 1, true) then return out, false end
-    if out:gsub("%%%x%x", ""):find("%", 1, true) then return out, true end
-    return (out:gsub("%%(%x%x)", pct_unreserved)), false
+    local bad = bad_path(path)
+    if bad then return path .. query, "invalid path (" .. bad .. "): HAProxy answers 400 before routing" end
+    return path .. query, nil
+end
+
+local DEFAULT_ADMIN = { "127.0.0.1/32", "::1/128" }
+
+local function admin_ok(dep, src)
+    for _, n in ipairs(dep and dep.admin_networks or DEFAULT_ADMIN) do
+        if values.in_network(src or "", n) then return true end
+    end
+    return false
+end
+
+-- What the generated frontend answers itself before routing (steps 1 and 3
+-- of synroute.haproxy_gen): status, why | nil (HAProxy routes the request).
+function M.answer(dep, method, target, src)
+    if method == "CONNECT" or method == "TRACE" then
+        return 405, "no homeserver serves " .. method .. ": HAProxy answers 405"
+    end
+    local pathq, bad = M.normalize(M.pathq(target))
+    if bad then return 400, bad end
+    local path = pathq:match("^[^?]*")
+    if path:sub(1, 9):lower() ~= "/_synapse" then return nil end
+    local admin = path == "/_synapse/admin" or path:sub(1, 16) == "/_synapse/admin/"
+    local metrics = dep and dep.admin_metrics and path == "/_synapse/metrics"
+    if not (admin or metrics or path:sub(1, 17) == "/_synapse/client/") then
+        return 404, "not public under /_synapse/: HAProxy answers 404 (no Lua needed)"
+    end
+    if (admin or metrics) and not admin_ok(dep, src) then
+        return 403, (admin and "the admin API" or "metrics") .. " only from admin_networks: HAProxy answers 403"
+    end
 end
 
 function M.input(req)
@@ -299,7 +359,6 @@ end
 
 function Eng:explain(req)
     local d = self.router:explain(M.input(req))
-    local _, rejected = M.normalize(M.pathq(req.target or "/"))
     local out = {
         class = d.class, backend = d.backend, key_kind = d.key_kind,
         key = d.key or "", hash = d.hash or "", route = d.route,
@@ -310,8 +369,11 @@ function Eng:explain(req)
     if d.appservice then
         out.appservice = true
     end
-    if rejected then
-        out.reason = "invalid percent-encoding: HAProxy answers 400 before routing"
+    local status, why = M.answer(self.dep, req.method or "GET", req.target or "/", req.src or "127.0.0.1")
+    if status then
+        out.answer, out.reason = status, why
+    elseif d.class == "blocked" then
+        out.answer = 404
     end
     return out
 end
@@ -320,6 +382,6 @@ function Eng:route(req)
     return self.router:route(M.input(req))
 end
 
-M.EXPLAIN_ORDER = { "class", "backend", "key_kind", "key", "hash", "route", "reason", "appservice" }
+M.EXPLAIN_ORDER = { "class", "backend", "key_kind", "key", "hash", "route", "answer", "reason", "appservice" }
 
 return M

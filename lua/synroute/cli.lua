@@ -108,7 +108,8 @@ end
 
 function M.explain_parser()
     local p = cmdline.parser("explain", "Print, as one JSON object, the decision HAProxy would make for a " ..
-        "request: class, backend, key_kind, key, hash, route, reason (if any). Builds the same " ..
+        "request: class, backend, key_kind, key, hash, route, answer and reason (if any; answer: the status " ..
+        "HAProxy answers itself, 400/403/404/405, before routing). Builds the same " ..
         "\"METHOD SRC PATHQ AUTH\" string HAProxy builds and calls the same router. The key is never a raw token.")
     p:argument("METHOD", "The request method."):target("method")
     p:argument("TARGET", "The request target (path and query)."):target("target")

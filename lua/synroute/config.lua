@@ -106,6 +106,22 @@ local function check_mixed(m, report)
     end
 end
 
+-- A public listener that also serves metrics: HAProxy never forwards
+-- /_synapse/metrics (unless admin_metrics), but the port itself still
+-- answers it to whoever reaches it.
+local function check_public_metrics(m, report)
+    for _, proc in ipairs({ m.main, table.unpack(m.workers) }) do
+        for _, l in ipairs(proc.listeners) do
+            if l.public and l.names.metrics then
+                report:warn(l.where, proc_label(proc) .. ": listener on port " .. tostring(l.port or l.path) ..
+                    " serves metrics together with client/federation/media: synroute never forwards " ..
+                    "/_synapse/metrics, but anyone who reaches this port directly reads them; move metrics " ..
+                    "to a listener of its own (type: metrics, or an http listener bound to loopback)")
+            end
+        end
+    end
+end
+
 local function check_media(m, dep, report)
     for _, w in ipairs(m.workers) do
         -- Synapse runs the media repository in a worker only if it is a
@@ -217,7 +233,7 @@ local function summary(m, p, dep)
     end
 end
 
-local SETTINGS = { "synapse_version", "listen", "admin_networks", "stick", "timeouts", "nbthread", "log",
+local SETTINGS = { "synapse_version", "listen", "admin_networks", "admin_metrics", "stick", "timeouts", "nbthread", "log",
                    "limits", "mas", "haproxy", "runtime" }
 
 -- peers: false is no peers section (a reload starts with empty stick
@@ -261,6 +277,7 @@ function M.load(path, opts)
     local p = pools.derive(m, s, at, report)
     local dep = assemble(path, s, at, m, p, report)
     check_mixed(m, report)
+    check_public_metrics(m, report)
     check_media(m, dep, report)
     check_endpoints(m, dep, at, report)
     check_pool_settings(dep, at, report)

@@ -32,6 +32,9 @@ local M = {}
 
 local MATRIX_404 = [['{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}']]
 local MATRIX_403_ADMIN = [['{"errcode":"M_FORBIDDEN","error":"The admin API is not reachable from this network"}']]
+local MATRIX_403_METRICS = [['{"errcode":"M_FORBIDDEN","error":"Metrics are not reachable from this network"}']]
+local MATRIX_400 = [['{"errcode":"M_UNRECOGNIZED","error":"Invalid request path"}']]
+local MATRIX_405 = [['{"errcode":"M_UNRECOGNIZED","error":"Method not allowed"}']]
 
 -- Pools whose routes main can serve (main is their `backup` server); a
 -- configured writer never falls back to main.
@@ -302,21 +305,80 @@ local function per_user_rules(dep, L)
 end
 
 -- The per-request rules, shared by the full frontend and --snippet.
+-- Steps 1 and 3 are answered by HAProxy alone; synroute.api.answer says the
+-- same for explain (docs/request-targets.md has the table).
+local function method_rules(L)
+    L("# 1. Normalise the request before anything looks at it (docs/request-targets.md).")
+    L("#    No homeserver serves CONNECT or TRACE: Matrix 405.")
+    L("http-request return status 405 content-type application/json string " .. MATRIX_405 ..
+        " if METH_CONNECT || METH_TRACE")
+end
+
+-- Path normalisation, gated by one substring test on the path.
+local function normalise_rules(L)
+    L("#    The path only: one substring test (\"//\", \"/.\", \"%\" or a backslash) decides")
+    L("#    whether any rule can change it; most requests have none and skip the rest.")
+    L("acl synroute_odd_target path -m sub // /. % \\\\")
+    L("http-request set-var(txn.synroute_norm) bool(1) if synroute_odd_target")
+    L("#    The strict rules must not see the query (Synapse accepts a bad escape there):")
+    L("#    it is set aside and put back. Escapes of unreserved characters are decoded")
+    L("#    BEFORE dot segments are removed (\"%2e%2e\" is \"..\"); a bad escape in the path")
+    L("#    is a 400. %2F and %5C stay encoded: data, never a separator (Synapse agrees).")
+    L("#    (HAProxy 2.6 and 3.0 ignore the condition of percent-* and path-strip-dotdot")
+    L("#    unless their option is given, hence strict/full.)")
+    L("http-request set-var(txn.synroute_q) query if { var(txn.synroute_norm) -m bool }")
+    L("http-request set-query %[var(txn.synroute_none)] if { var(txn.synroute_q) -m found }")
+    for _, r in ipairs({ "percent-decode-unreserved strict", "percent-to-uppercase strict", "path-merge-slashes",
+                         "path-strip-dot", "path-strip-dotdot full" }) do
+        L("http-request normalize-uri " .. r .. " if { var(txn.synroute_norm) -m bool }")
+    end
+    L("http-request set-query %[var(txn.synroute_q)] if { var(txn.synroute_q) -m found }")
+    L("#    Refused (400): a raw backslash, a dot segment left over, a double-encoded dot,")
+    L("#    \"..\" next to an encoded separator, an overlong UTF-8 sequence (never valid)")
+    L("acl synroute_bad_path path -m sub \\\\ /./ /../ ..%2F %2F.. ..%5C %5C.. %C0 %C1 %E0%8 %E0%9 %F0%8")
+    L("acl synroute_bad_path path -m end /. /..")
+    L("acl synroute_bad_path path -m sub -i %252e")
+    L("http-request return status 400 content-type application/json string " .. MATRIX_400 ..
+        " if { var(txn.synroute_norm) -m bool } synroute_bad_path")
+end
+
+-- What Synapse mounts under /_synapse/, one list, plain ACLs (no Lua).
+local function internal_rules(dep, L)
+    L("# 3. /_synapse/, plain ACLs on the normalised path (this holds without Lua):")
+    L("#    client/ is public; admin only from admin_networks (403);")
+    if dep.admin_metrics then L("#    metrics likewise (admin_metrics: true);") end
+    L("#    everything else (replication, mas, " .. (dep.admin_metrics and "" or "metrics, ") ..
+        "any other) is never public: 404.")
+    L("acl synroute_internal path_beg -i /_synapse")
+    L("acl synroute_public_synapse path_beg /_synapse/client/")
+    L("acl synroute_admin_path path /_synapse/admin")
+    L("acl synroute_admin_path path_beg /_synapse/admin/")
+    local allow = "!synroute_public_synapse !synroute_admin_path"
+    if dep.admin_metrics then
+        L("acl synroute_metrics_path path /_synapse/metrics")
+        allow = allow .. " !synroute_metrics_path"
+    end
+    L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
+        " if synroute_internal " .. allow)
+    local guard = ""
+    if #dep.admin_networks > 0 then
+        L("acl synroute_admin_net src " .. table.concat(dep.admin_networks, " "))
+        guard = " !synroute_admin_net"
+    else
+        L("#    (admin_networks is empty: nobody reaches them through the proxy)")
+    end
+    L("http-request return status 403 content-type application/json string " .. MATRIX_403_ADMIN ..
+        " if synroute_admin_path" .. guard)
+    if dep.admin_metrics then
+        L("http-request return status 403 content-type application/json string " .. MATRIX_403_METRICS ..
+            " if synroute_metrics_path" .. guard)
+    end
+end
+
 local function frontend_rules(dep, opts, out)
     local function L(s) out[#out + 1] = (s == "" and "" or "    " .. s) end
-    L("# 1. Normalise the path before anything looks at it (never decodes reserved characters).")
-    L("#    One substring test decides whether any rule can change something: \"//\",")
-    L("#    \"/.\" or \"%\" anywhere. Most requests have none and skip all five rewrites, which")
-    L("#    are no-ops on targets without them. Invalid percent-encoding is answered 400")
-    L("#    (strict). (HAProxy 2.6 and 3.0 ignore the condition of path-strip-dotdot and")
-    L("#    percent-* unless their option is given, hence full/strict.)")
-    L("acl synroute_odd_target url -m sub // /. %")
-    L("http-request set-var(txn.synroute_norm) bool(1) if synroute_odd_target")
-    L("http-request normalize-uri path-merge-slashes if { var(txn.synroute_norm) -m bool }")
-    L("http-request normalize-uri path-strip-dot if { var(txn.synroute_norm) -m bool }")
-    L("http-request normalize-uri path-strip-dotdot full if { var(txn.synroute_norm) -m bool }")
-    L("http-request normalize-uri percent-decode-unreserved strict if { var(txn.synroute_norm) -m bool }")
-    L("http-request normalize-uri percent-to-uppercase strict if { var(txn.synroute_norm) -m bool }")
+    method_rules(L)
+    normalise_rules(L)
     L("# 2. Client-supplied X-Forwarded-For is replaced, never trusted")
     L("http-request set-header X-Forwarded-For %[src]")
     if opts.snippet or has_tls(dep) then
@@ -325,21 +387,8 @@ local function frontend_rules(dep, opts, out)
     else
         L("http-request set-header X-Forwarded-Proto http")
     end
-    L("# 3. Replication and MAS-internal paths are never public (works without Lua)")
-    L("# (no trailing slash: also catches /_synapse/replication%2F..., which no public path starts with)")
-    L("acl synroute_internal path_beg /_synapse/replication /_synapse/mas")
-    L("http-request return status 404 content-type application/json string " .. MATRIX_404 .. " if synroute_internal")
-    if #dep.admin_networks > 0 then
-        L("# 4. The admin API only from admin_networks")
-        L("acl synroute_admin_net src " .. table.concat(dep.admin_networks, " "))
-        L("http-request return status 403 content-type application/json string " .. MATRIX_403_ADMIN ..
-            " if { path_beg /_synapse/admin/ } !synroute_admin_net")
-    else
-        L("# 4. admin_networks is empty: the admin API is not reachable through the proxy")
-        L("http-request return status 403 content-type application/json string " .. MATRIX_403_ADMIN ..
-            " if { path_beg /_synapse/admin/ }")
-    end
-    L("# 5. One Lua converter decides backend|class|hkey (docs/design.md)")
+    internal_rules(dep, L)
+    L("# 4. One Lua converter decides backend|class|hkey (docs/design.md)")
     if dep.mas and dep.mas.resolve then
         L("#    (mas.resolve: the action after the key replaces a mat_ token's key by its user's)")
     end

@@ -476,24 +476,19 @@ function Replay:decide(rec)
         end
     end
     local v = { class = d.class, backend = d.backend, route = d.route }
-    local path = api.normalize(api.pathq(rec.target))
-    if d.reason and d.reason:find("invalid percent%-encoding") then
+    -- what HAProxy answers itself (explain's answer, synroute.api.answer)
+    if d.answer == 400 then
         v.backend, v.label, v.answered = "rejected", "rejected (400)", true
-    elseif d.class == "blocked" then
+    elseif d.answer == 404 then
         v.backend, v.label, v.answered = "blocked", "blocked (404)", true
-    elseif path:sub(1, 16) == "/_synapse/admin/" and not self:admin_ok(rec.src) then
+    elseif d.answer == 403 then
         v.backend, v.label, v.answered = "forbidden", "forbidden (403, admin_networks)", true
+    elseif d.answer == 405 then
+        v.backend, v.label, v.answered = "refused", "refused (405, method)", true
     end
     v.label = v.label or v.backend
     v.members = v.answered and {} or pool_members(self.dep, v.backend)
     return v
-end
-
-function Replay:admin_ok(src)
-    for _, n in ipairs(self.dep.admin_networks or {}) do
-        if values.in_network(src or "", n) then return true end
-    end
-    return false
 end
 
 function Replay:add(lineno, line, format, keep)

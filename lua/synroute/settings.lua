@@ -171,6 +171,7 @@ M.SCHEMA = { expect = "expected a YAML mapping at the top level", keys = {
         default = { "127.0.0.1:8080" } },
     admin_networks = { type = "strings", item = values.network,
         item_expect = "'%s' is not an address or CIDR network", default = { "127.0.0.1/32", "::1/128" } },
+    admin_metrics = { type = "boolean", default = false, expect = "expected true or false" },
     pools = { optional = true, expect = "expected a mapping of pool name to worker names",
         each = { name = pool_name, short = "servers", keys = {
             servers = { type = "strings" },

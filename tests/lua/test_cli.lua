@@ -120,6 +120,28 @@ do
     check("reason-last", out2:match('"route":"[^"]+","reason":"served by workers since [%d.]+"}\n$'), out2)
 end
 
+-- answer: what HAProxy answers itself, after route and before reason
+do
+    local cfg = "examples/full/synroute.yaml"
+    local function answer(args)
+        local out = run(args)
+        return out:match('"route":"[^"]+","answer":(%d+),"reason":"[^"]+"}\n$'), out
+    end
+    local a, out = answer({ "explain", "--config", cfg, "--src", "192.0.2.1", "GET",
+        "/_matrix/%2e%2e/_synapse/admin/v1/rooms" })
+    check("answer-403-admin", a == "403", out)
+    a, out = answer({ "explain", "--config", cfg, "--src", "127.0.0.1", "GET", "/_matrix/%2e%2e/_synapse/admin/v1/rooms" })
+    check("answer-none-from-admin-network", a == nil and not out:find('"answer"', 1, true), out)
+    a, out = answer({ "explain", "--config", cfg, "GET", "/_synapse/metrics" })
+    check("answer-404-metrics", a == "404", out)
+    a, out = answer({ "explain", "--config", cfg, "GET", "/_matrix/%252e%252e/x" })
+    check("answer-400-double-encoded", a == "400", out)
+    a, out = answer({ "explain", "--config", cfg, "TRACE", "/_matrix/client/versions" })
+    check("answer-405-trace", a == "405", out)
+    out = run({ "explain", "--config", cfg, "GET", "/_matrix/client/v3/sync?since=1%ZZ" })
+    check("answer-none-query-escape", not out:find('"answer"', 1, true), out)
+end
+
 -- option forms and usage
 do
     local a = run({ "explain", "--pools=all", "GET", "/_matrix/client/v3/sync", "-HAuthorization: Bearer " .. ALICE })
