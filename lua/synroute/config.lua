@@ -218,7 +218,7 @@ local function summary(m, p, dep)
 end
 
 local SETTINGS = { "synapse_version", "listen", "admin_networks", "stick", "timeouts", "nbthread", "log",
-                   "limits", "mas", "haproxy", "runtime" }
+                   "limits", "mas", "haproxy", "runtime", "metrics" }
 
 -- peers: false is no peers section (a reload starts with empty stick
 -- tables); no setting is the local-only section of synroute.runtime.
