@@ -140,7 +140,7 @@ local function walk(t)
 end
 walk(dash)
 for _, e in ipairs(exprs) do
-    for n in e:gmatch("[%a_:][%w_:]*") do
+    for n in e:gsub('"[^"]*"', '""'):gmatch("[%a_:][%w_:]*") do   -- names outside label values
         if n:match("^haproxy_") or n:match("^synroute_") then
             used[n] = true
             if not have[n] then missing[#missing + 1] = n end
