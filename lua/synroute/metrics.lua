@@ -42,7 +42,7 @@ function M.classes_path(path)
     return (path or "/metrics"):gsub("/$", "") .. "/classes"
 end
 
-local FORBIDDEN = "'metrics are only served to admin_networks\\n'"
+local FORBIDDEN = "'metrics are only served to admin_networks'"
 
 -- The frontend that serves HAProxy's exporter at metrics.path and the
 -- per-class series at classes_path(metrics.path), to admin_networks only.
@@ -64,7 +64,7 @@ function M.frontend_lines(dep)
     out[#out + 1] = "    http-request use-service prometheus-exporter if { path " .. m.path .. " }"
     out[#out + 1] = "    http-request use-service lua." .. M.SERVICE .. " if { path " .. M.classes_path(m.path) .. " }"
     out[#out + 1] = "    http-request return status 404 content-type text/plain string 'not found: try " ..
-        m.path .. " or " .. M.classes_path(m.path) .. "\\n'"
+        m.path .. " or " .. M.classes_path(m.path) .. "'"
     out[#out + 1] = ""
     out[#out + 1] = "# the per-class counters (synroute.metrics), fed by every backend's track-sc2"
     out[#out + 1] = "backend " .. M.TABLE

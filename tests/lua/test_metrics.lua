@@ -58,7 +58,7 @@ check("frontend/classes", text:find("use-service lua.synroute_metrics if { path 
 check("frontend/table", text:find("backend synroute_classes\n    stick-table type string", 1, true), text)
 dep.admin_networks = {}
 text = table.concat(metrics.frontend_lines(dep), "\n")
-check("frontend/nobody", text:find("string 'metrics are only served to admin_networks\\n'\n", 1, true)
+check("frontend/nobody", text:find("string 'metrics are only served to admin_networks'\n", 1, true)
     and not text:find("acl synroute_admin_net", 1, true), text)
 eq("classes-path/slash", metrics.classes_path("/m/"), "/m/classes")
 
