@@ -4,6 +4,8 @@
 # requests (main serves media here), 2 /messages that the stand-in answers 404,
 # 1 profile request it answers 502, 1 typing request (the writer has no
 # stand-in: HAProxy's own 503), 1 replication request (the frontend's 404).
+#   generated             the Lua service is used in the metrics frontend only;
+#                         every backend's first line is the tracking line
 #   classes/requests      synroute_requests_total rose by exactly the mix, per
 #                         class and the pool that answered (media -> main)
 #   classes/errors        synroute_errors_total 4xx and 5xx rose exactly
@@ -37,6 +39,13 @@ standin_part() {
 
 gen_cfg a
 grep -q "^frontend synroute_metrics" "$tmp/a.cfg" || { fail setup "no metrics frontend in the generated config"; exit 1; }
+# no Lua per request: the service appears only in the metrics frontend, and
+# every backend (main, each pool) starts with the tracking line
+where=$(awk '/^(frontend|backend|listen) / { px = $2 } /lua\.synroute_metrics/ { print px }' "$tmp/a.cfg" | sort -u)
+untracked=$(awk '/^backend / { if (be != "" && !t) print be; be = $2; t = 0; first = 1; next }
+    first && NF { t = ($0 ~ /^    http-request track-sc2 be_name,concat\(\|,txn\.synroute_class\) table synroute_classes$/); first = 0 }
+    END { if (be != "" && !t) print be }' "$tmp/a.cfg" | grep -vE '^synroute_(classes|rate_)' | tr '\n' ' ')
+check generated "$([ "$where" = synroute_metrics ] || echo "lua.synroute_metrics used in: $where;")$([ -z "$untracked" ] || echo "backends without the tracking line first: $untracked")"
 start_standins
 start_haproxy a
 # (bounded; the 503 does not depend on it, only which of HAProxy's paths gives it)
