@@ -233,8 +233,8 @@ local function summary(m, p, dep)
     end
 end
 
-local SETTINGS = { "synapse_version", "listen", "admin_networks", "admin_metrics", "stick", "timeouts", "nbthread", "log",
-                   "limits", "mas", "haproxy", "runtime" }
+local SETTINGS = { "synapse_version", "listen", "admin_networks", "admin_metrics", "stick", "timeouts", "nbthread",
+                   "log", "limits", "mas", "haproxy", "runtime", "metrics" }
 
 -- peers: false is no peers section (a reload starts with empty stick
 -- tables); no setting is the local-only section of synroute.runtime.

@@ -155,6 +155,16 @@ if type(mas_conf) == "table" and mas_conf.resolve == true then
     mas_what = what
 end
 
+-- Metrics: the service `lua.synroute_metrics` renders the per-class counters
+-- (a stick table HAProxy fills per request) in Prometheus' text format.
+-- Registered only when the deployment has a metrics section; it runs per
+-- scrape, never per request (lua/synroute/metrics.lua).
+if type(eng.dep) == "table" and type(eng.dep.metrics) == "table" then
+    local metrics = require("synroute.metrics")
+    core.register_service(metrics.SERVICE, "http", metrics.service(core, {
+        version = require("synroute").version, synapse = tostring(eng.version) }))
+end
+
 -- What HAProxy logs at start: the deployment's warnings and one line naming
 -- the deployment and the Synapse release it routes for. Said from an init
 -- function: HAProxy 3.0 drops messages logged while it parses the

@@ -22,6 +22,7 @@ local api = require("synroute.api")
 local cmdline = require("synroute.cmdline")
 local classes = require("synroute.classes")
 local config = require("synroute.config")
+local metrics = require("synroute.metrics")
 local paths = require("synroute.paths")
 local pools = require("synroute.pools")
 local runtime = require("synroute.runtime")
@@ -425,6 +426,17 @@ local function frontend_section(dep, opts, out)
     add(out, "    default_backend main", "")
 end
 
+-- metrics: every backend counts its requests per class (synroute.metrics)
+local function metrics_track(dep, out)
+    if dep.metrics then out[#out + 1] = "    " .. metrics.TRACK_LINE end
+end
+
+-- metrics: the frontend that serves them and the counters' table
+local function metrics_section(dep, out)
+    if not dep.metrics then return end
+    for _, l in ipairs(metrics.frontend_lines(dep)) do out[#out + 1] = l end
+end
+
 local function check_lines(out)
     add(out, "    option httpchk GET /health", "    http-check expect status 200")
 end
@@ -531,6 +543,7 @@ local function pool_backend(dep, opts, pool, checked, out)
         if s.backup then backups[#backups + 1] = s else actives[#actives + 1] = s end
     end
     out[#out + 1] = "backend " .. word(pool, "the pool name")
+    metrics_track(dep, out)
     if #p.servers == 0 then
         out[#out + 1] = "    # no usable server: requests get a Matrix JSON 503"
     end
@@ -566,6 +579,7 @@ end
 
 local function backends(dep, opts, out, used)
     out[#out + 1] = "backend main"
+    metrics_track(dep, out)
     check_lines(out)
     limit_lines(dep, opts, "main", out)
     add(out, main_server(dep, false) .. maxconn(dep, "main"), "")
@@ -574,10 +588,9 @@ local function backends(dep, opts, out, used)
         pool_backend(dep, opts, pool, checked, out)
     end
     for _, b in ipairs(empty_backends(dep, used)) do
-        add(out,
-            "backend " .. b,
-            "    # named by the router but no worker serves it: Matrix JSON 503",
-            "")
+        out[#out + 1] = "backend " .. b
+        metrics_track(dep, out)
+        add(out, "    # named by the router but no worker serves it: Matrix JSON 503", "")
     end
     rate_backends(dep, out)
 end
@@ -647,12 +660,14 @@ function M.generate(dep, opts)
         end
         add(out, "# (d) the backends:", "")
         backends(dep, opts, out, opts.backends)
+        metrics_section(dep, out)
     else
         global_section(dep, opts, out)
         peers_section(dep, out)
         defaults_section(dep, opts, out)
         frontend_section(dep, opts, out)
         backends(dep, opts, out, opts.backends)
+        metrics_section(dep, out)
     end
     while out[#out] == "" do out[#out] = nil end
     return table.concat(out, "\n") .. "\n"

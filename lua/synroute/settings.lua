@@ -81,6 +81,12 @@ local function release(v)
 end
 M.release = release
 
+-- "/metrics": an absolute path without spaces, quotes or a query
+local function metrics_path(v)
+    if type(v) == "string" and v:match("^/[%w%-%._~/]*$") and not v:find("//", 1, true) then return v end
+    return nil, "expected an absolute path like /metrics (letters, digits, - . _ ~ /)"
+end
+
 ---------------------------------------------------------------------------
 -- names of keys in maps
 
@@ -226,6 +232,15 @@ M.SCHEMA = { expect = "expected a YAML mapping at the top level", keys = {
             lua = { check = target.check_lua },
         } },
     runtime = runtime.SCHEMA,
+    -- metrics: a frontend on its own address (docs/deployment.md "Metrics")
+    metrics = { optional = true, short = "listen",
+        expect = 'expected a mapping with listen (and optionally path), like { listen: "127.0.0.1:9101" }',
+        keys = {
+            listen = { type = "strings", item = values.addr, item_expect = "'%s' is not host:port",
+                nonempty = true, required = "listen is required (the address Prometheus scrapes)",
+                expect = "expected host:port" },
+            path = { check = metrics_path, default = "/metrics" },
+        } },
 } }
 
 ---------------------------------------------------------------------------

@@ -30,9 +30,11 @@ if [ ! -f "$root/build/$hlua/synroute.so" ]; then
     fail module-built "build/$hlua/synroute.so is missing (HAProxy here embeds Lua $hlua)"; exit 1
 fi
 
-# the glue registers the converter, and an action only for mas.resolve
+# the glue registers the converter, an action only for mas.resolve, and the
+# metrics service (used by the metrics frontend only, once per scrape:
+# tests/traffic/metrics.sh)
 if grep -nE 'register_(action|fetches|service|task|filter)' lua/synroute/haproxy.lua | grep -v '^[0-9]*: *--' |
-        grep -v 'register_action("synroute_mas"'; then
+        grep -v 'register_action("synroute_mas"' | grep -v 'register_service(metrics.SERVICE, "http"'; then
     fail no-per-request-lua "haproxy.lua registers per-request Lua"
 else
     ok no-per-request-lua

@@ -30,5 +30,6 @@ for v in 5.4 5.3; do
 done
 lua5.4 tests/lua/test_cli.lua || rc=1
 lua5.4 tests/lua/test_runtime.lua || rc=1
+lua5.4 tests/lua/test_metrics.lua || rc=1
 [ "$fails" = 0 ] || rc=1
 exit $rc
