@@ -165,9 +165,153 @@ local function per_user_rules(dep, L)
     end
 end
 
+-- ------------------------------------------------------------------------
+-- Native fast paths (docs/design.md "Cost"): the commonest requests are
+-- decided by HAProxy alone, without the Lua converter, then allowed past the
+-- rest of the rules. Each is derived from the deployment's own router (it
+-- routes probe requests) and is left out when the router does not decide
+-- it the way the rule would. A fast path only admits targets that the
+-- normalisation cannot change and that are not internal: exact paths, or a
+-- literal prefix plus segments of unreserved characters ([A-Za-z0-9._~-],
+-- no "%", no empty and no "." or ".." segment). Its key is the hkey the
+-- converter prints for the same request (sr_router_hkey): XXH64 under the
+-- family's seed, lower-case hex.
+
+local FAST_METHODS = { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH" }
+local FAST_SYNC_PATHS = { "/_matrix/client/v3/sync", "/_matrix/client/r0/sync" }
+local FAST_SYT = "syt_cHJvYmU_probeRandom_0crc"     -- localpart "probe"
+local FAST_SEG = "(?!\\.\\.?(?:/|$))[A-Za-z0-9._~-]+"  -- one segment normalisation leaves alone
+
+-- The router's answer for a probe: class|backend|key kind.
+local function fast_probe(eng, method, target, auth)
+    local d = eng:explain{ method = method, target = target, src = "192.0.2.1",
+                           headers = auth and { "Authorization: " .. auth } or nil }
+    return d.class .. "|" .. d.backend .. "|" .. d.key_kind, d
+end
+
+-- The method condition under which every probe target gets `want`:
+-- "" (any method), "METH_GET " (GET and HEAD) or "METH_PUT ", else nil.
+local function fast_methods(eng, targets, auth, want, only)
+    local same = {}
+    for _, m in ipairs(FAST_METHODS) do
+        same[m] = true
+        for _, t in ipairs(targets) do
+            if fast_probe(eng, m, t, auth) ~= want then same[m] = false end
+        end
+    end
+    local all = true
+    for _, m in ipairs(FAST_METHODS) do all = all and same[m] end
+    if all then return "" end
+    if only == "GET" and same.GET and same.HEAD then return "METH_GET " end
+    if only == "PUT" and same.PUT then return "METH_PUT " end
+    return nil
+end
+
+local function fast_ok_class(dep, d)
+    local per = dep.limits and dep.limits.per_user or {}
+    -- (main: a deployment without workers gains nothing worth a rule)
+    return d.class ~= "blocked" and d.backend ~= "main" and d.backend:match("^[%w_]+$") and not per[d.class]
+end
+
+-- Incremental and initial sync with a syt_ token in the header. Off when an
+-- appservice token could look like one (it must reach the converter).
+local function fast_sync(dep, eng, R)
+    for _, t in ipairs(dep.as_tokens or {}) do
+        if tostring(t.token):sub(1, 4) == "syt_" then return end
+    end
+    local auth = "Bearer " .. FAST_SYT
+    local inc, di = fast_probe(eng, "GET", FAST_SYNC_PATHS[1] .. "?since=s1", auth)
+    local ini, dn = fast_probe(eng, "GET", FAST_SYNC_PATHS[1] .. "?timeout=0", auth)
+    local seg = FAST_SYT:match("^syt_([^_]+)")
+    if di.key_kind ~= "user" or dn.key_kind ~= "user" or inc == ini then return end
+    if di.hash ~= eng.router:hkey("syt", seg) or not fast_ok_class(dep, di) or not fast_ok_class(dep, dn) then return end
+    local incs, inis = {}, {}
+    for _, p in ipairs(FAST_SYNC_PATHS) do
+        incs[#incs + 1] = p .. "?since=s1"; inis[#inis + 1] = p
+        inis[#inis + 1] = p .. "?since="; inis[#inis + 1] = p .. "?since=s1&full_state=true"
+    end
+    local m1, m2 = fast_methods(eng, incs, auth, inc, "GET"), fast_methods(eng, inis, auth, ini, "GET")
+    if not m1 or m1 ~= m2 then return end
+    R.acl("synroute_fp_syt req.fhdr(authorization) -m reg \"^Bearer syt_[^_]+_[^_]\"")
+    R.acl("synroute_fp_sync path " .. table.concat(FAST_SYNC_PATHS, " "))
+    R.rule("set-var(txn.synroute) str(" .. di.backend .. "|" .. di.class .. "|) if " .. m1 ..
+        "synroute_fp_sync synroute_fp_syt { url_param(since) -m len gt 0 } !{ url_param(full_state) -m found }")
+    R.rule("set-var(txn.synroute) str(" .. dn.backend .. "|" .. dn.class .. "|) if !{ var(txn.synroute) -m found } " ..
+        m1 .. "synroute_fp_sync synroute_fp_syt !{ url_param(since) -m len gt 0 }")
+    R.rule("set-var(txn.synroute_key) req.fhdr(authorization),field(2,_),xxh64(" .. eng.router:hkey_seed("user") ..
+        "),hex,lower if { var(txn.synroute) -m str " .. di.backend .. "|" .. di.class .. "| " ..
+        dn.backend .. "|" .. dn.class .. "| }")
+end
+
+-- Inbound federation transactions whose X-Matrix header starts with origin.
+local function fast_fed_send(dep, eng, R)
+    local prefix = "/_matrix/federation/v1/send/"
+    local auth = 'X-Matrix origin="probe.example",destination="hs",key="ed25519:a",sig="x"'
+    local want, d = fast_probe(eng, "PUT", prefix .. "1700000000011", auth)
+    if d.key_kind ~= "origin" or d.hash ~= eng.router:hkey("origin", "probe.example") or not fast_ok_class(dep, d) then
+        return
+    end
+    local m = fast_methods(eng, { prefix .. "1", prefix .. "a.b~c-d_e", prefix .. "..." }, auth, want, "PUT")
+    if not m then return end
+    local packed = d.backend .. "|" .. d.class .. "|"
+    R.rule("set-var(txn.synroute) str(" .. packed .. ") if !{ var(txn.synroute) -m found } " .. m ..
+        "{ path -m reg '^" .. prefix .. FAST_SEG .. "$' } { req.fhdr(authorization) -m reg '^X-Matrix origin=\"[^\"]' }")
+    R.rule("set-var(txn.synroute_key) req.fhdr(authorization),'field(2,\\\")',xxh64(" ..
+        eng.router:hkey_seed("origin") .. "),hex,lower if { var(txn.synroute) -m str " .. packed .. " }")
+end
+
+-- Media downloads, thumbnails, uploads and config: no key.
+local function fast_media(dep, eng, R)
+    local prefixes = { "/_matrix/media", "/_matrix/client/v1/media", "/_matrix/federation/v1/media" }
+    local want, d
+    for _, p in ipairs(prefixes) do
+        local targets = { p .. "/v3/download/hs.example/abcDEF123", p .. "/download/hs.example/a-b_c.d~e",
+                          p .. "/v3/thumbnail/hs.example/abc", p .. "/config", p .. "/v3/upload", p .. "/x" }
+        if p:find("federation", 1, true) then targets = { p .. "/download/abc", p .. "/thumbnail/abc" } end
+        local w, dd = fast_probe(eng, "GET", targets[1])
+        if (want and w ~= want) or dd.key_kind ~= "none" or not fast_ok_class(dep, dd) then return end
+        want, d = w, dd
+        if fast_methods(eng, targets, nil, want, "GET") ~= "" then return end
+    end
+    R.rule("set-var(txn.synroute) str(" .. d.backend .. "|" .. d.class .. "|) if !{ var(txn.synroute) -m found } " ..
+        "{ path -m reg '^/_matrix/(?:media|client/v1/media|federation/v1/media)(?:/" .. FAST_SEG .. ")+$' }")
+end
+
+-- The fast paths' rules (after the X-Forwarded-* lines and any rule that
+-- refuses a method, before normalisation and the internal-path rules).
+-- Nothing when the deployment has no router to probe.
+local function fast_path_rules(dep, opts, L)
+    local eng = opts.engine
+    if not eng or not dep.pools then return end
+    local acls, rules = {}, {}
+    local R = { acl = function(s) acls[#acls + 1] = "acl " .. s end,
+                rule = function(s) rules[#rules + 1] = "http-request " .. s end }
+    fast_sync(dep, eng, R)
+    fast_fed_send(dep, eng, R)
+    fast_media(dep, eng, R)
+    if #rules == 0 then return end
+    L("# 0b. Native fast paths, generated from the route table: these requests are decided here,")
+    L("#    without Lua, and skip the remaining rules (their targets are never internal and")
+    L("#    normalisation leaves them unchanged; docs/design.md \"Cost\")")
+    for _, s in ipairs(acls) do L(s) end
+    for _, s in ipairs(rules) do L(s) end
+    L("http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|) if { var(txn.synroute) -m found }")
+    L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|) if { var(txn.synroute) -m found }")
+    L("http-request allow if { var(txn.synroute) -m found }")
+end
+
 -- The per-request rules, shared by the full frontend and --snippet.
 local function frontend_rules(dep, opts, out)
     local function L(s) out[#out + 1] = (s == "" and "" or "    " .. s) end
+    L("# 0. Client-supplied X-Forwarded-For is replaced, never trusted")
+    L("http-request set-header X-Forwarded-For %[src]")
+    if opts.snippet or has_tls(dep) then
+        L("http-request set-header X-Forwarded-Proto https if { ssl_fc }")
+        L("http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
+    else
+        L("http-request set-header X-Forwarded-Proto http")
+    end
+    fast_path_rules(dep, opts, L)
     L("# 1. Normalise the path before anything looks at it (never decodes reserved characters).")
     L("#    One substring test decides whether any rule can change something: \"//\",")
     L("#    \"/.\" or \"%\" anywhere. Most requests have none and skip all five rewrites, which")
@@ -181,14 +325,6 @@ local function frontend_rules(dep, opts, out)
     L("http-request normalize-uri path-strip-dotdot full if { var(txn.synroute_norm) -m bool }")
     L("http-request normalize-uri percent-decode-unreserved strict if { var(txn.synroute_norm) -m bool }")
     L("http-request normalize-uri percent-to-uppercase strict if { var(txn.synroute_norm) -m bool }")
-    L("# 2. Client-supplied X-Forwarded-For is replaced, never trusted")
-    L("http-request set-header X-Forwarded-For %[src]")
-    if opts.snippet or has_tls(dep) then
-        L("http-request set-header X-Forwarded-Proto https if { ssl_fc }")
-        L("http-request set-header X-Forwarded-Proto http if !{ ssl_fc }")
-    else
-        L("http-request set-header X-Forwarded-Proto http")
-    end
     L("# 3. Replication and MAS-internal paths are never public (works without Lua)")
     L("# (no trailing slash: also catches /_synapse/replication%2F..., which no public path starts with)")
     L("acl synroute_internal path_beg /_synapse/replication /_synapse/mas")
@@ -411,6 +547,8 @@ function M.generate(dep, opts)
         opts.glue = assert(paths.glue(t.lua or paths.lua_version()))
     end
     opts.errors_dir = opts.errors_dir or assert(paths.errors_dir, "synroute.paths: no data directory")
+    -- the router of this deployment: the fast paths are probed against it
+    opts.engine = opts.engine or api.new({ dep = dep })
     local out = {}
     add(out,
         "# Generated by synroute - do not edit; regenerate instead:",
@@ -618,6 +756,7 @@ function M.main(argv)
     local eng, err = api.new({ dep = dep })
     if not eng then io.stderr:write(tostring(err), "\n"); return 1 end
     opts.backends = eng.backends
+    opts.engine = eng
     for _, w in ipairs(dep.warnings) do io.stderr:write("warning: ", w, "\n") end
     if opts.probe then
         for _, p in ipairs(require("synroute.probe").health(dep)) do io.stderr:write("warning: ", p, "\n") end
