@@ -451,10 +451,10 @@ static size_t b64_unpadded(const unsigned char *src, size_t n, char *dst)
 void sr_router_hkey(const sr_router *r, const char *kind, const char *key,
                     size_t keylen, char out[17])
 {
-    char buf[4 * (512 + 2) / 3 + 4];
     int fam = seed_family(kind);
     if (!key) keylen = 0;
     if (kind && !strcmp(kind, "user") && keylen <= 512) {
+        char buf[4 * (512 + 2) / 3 + 4];
         size_t n = b64_unpadded((const unsigned char *)key, keylen, buf);
         sr_hex64(sr_xxh64(buf, n, r->seed[fam]), out);
         return;

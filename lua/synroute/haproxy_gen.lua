@@ -232,12 +232,18 @@ local function fast_sync(dep, eng, R)
     end
     local m1, m2 = fast_methods(eng, incs, auth, inc, "GET"), fast_methods(eng, inis, auth, ini, "GET")
     if not m1 or m1 ~= m2 then return end
-    R.acl("synroute_fp_syt req.fhdr(authorization) -m reg \"^Bearer syt_[^_]+_[^_]\"")
+    -- (a segment of at most 400 bytes: the converter keeps keys up to 511)
+    R.acl("synroute_fp_syt req.fhdr(authorization) -m reg \"^Bearer syt_[^_]{1,400}_[^_]\"")
     R.acl("synroute_fp_sync path " .. table.concat(FAST_SYNC_PATHS, " "))
+    -- synroute_fp_query: a query whose names url_param reads as Synapse does
+    -- (no escapes; no empty or bare `since` before another one: url_param
+    -- skips those, Synapse takes the first)
+    R.acl("synroute_fp_query query -m sub % since=& since&")
     R.rule("set-var(txn.synroute) str(" .. di.backend .. "|" .. di.class .. "|) if " .. m1 ..
-        "synroute_fp_sync synroute_fp_syt { url_param(since) -m len gt 0 } !{ url_param(full_state) -m found }")
+        "synroute_fp_sync synroute_fp_syt { url_param(since) -m len gt 0 } !{ url_param(full_state) -m found } " ..
+        "!synroute_fp_query")
     R.rule("set-var(txn.synroute) str(" .. dn.backend .. "|" .. dn.class .. "|) if !{ var(txn.synroute) -m found } " ..
-        m1 .. "synroute_fp_sync synroute_fp_syt !{ url_param(since) -m len gt 0 }")
+        m1 .. "synroute_fp_sync synroute_fp_syt !{ url_param(since) -m len gt 0 } !synroute_fp_query")
     R.rule("set-var(txn.synroute_key) req.fhdr(authorization),field(2,_),xxh64(" .. eng.router:hkey_seed("user") ..
         "),hex,lower if { var(txn.synroute) -m str " .. di.backend .. "|" .. di.class .. "| " ..
         dn.backend .. "|" .. dn.class .. "| }")
@@ -255,7 +261,7 @@ local function fast_fed_send(dep, eng, R)
     if not m then return end
     local packed = d.backend .. "|" .. d.class .. "|"
     R.rule("set-var(txn.synroute) str(" .. packed .. ") if !{ var(txn.synroute) -m found } " .. m ..
-        "{ path -m reg '^" .. prefix .. FAST_SEG .. "$' } { req.fhdr(authorization) -m reg '^X-Matrix origin=\"[^\"]' }")
+        "{ path -m reg '^" .. prefix .. FAST_SEG .. "$' } { req.fhdr(authorization) -m reg '^X-Matrix origin=\"[^\"]{1,255}(?:\"|$)' }")
     R.rule("set-var(txn.synroute_key) req.fhdr(authorization),'field(2,\\\")',xxh64(" ..
         eng.router:hkey_seed("origin") .. "),hex,lower if { var(txn.synroute) -m str " .. packed .. " }")
 end
@@ -277,18 +283,29 @@ local function fast_media(dep, eng, R)
         "{ path -m reg '^/_matrix/(?:media|client/v1/media|federation/v1/media)(?:/" .. FAST_SEG .. ")+$' }")
 end
 
--- The fast paths' rules (after the X-Forwarded-* lines and any rule that
--- refuses a method, before normalisation and the internal-path rules).
--- Nothing when the deployment has no router to probe.
-local function fast_path_rules(dep, opts, L)
-    local eng = opts.engine
-    if not eng or not dep.pools then return end
-    local acls, rules = {}, {}
+-- The fast paths of a deployment, probed against its engine: their acl
+-- and http-request lines (without the shared tail that copies the decision
+-- into txn.synroute_backend/_class and allows the request), and the
+-- decisions they can set ("backend|class|"), for tests/e2e/agree.sh.
+function M.fast_paths(dep, eng)
+    local acls, rules, decided = {}, {}, {}
+    if not eng or not dep or not dep.pools then return acls, rules, decided end
     local R = { acl = function(s) acls[#acls + 1] = "acl " .. s end,
-                rule = function(s) rules[#rules + 1] = "http-request " .. s end }
+                rule = function(s)
+                    rules[#rules + 1] = "http-request " .. s
+                    local packed = s:match("^set%-var%(txn%.synroute%) str%(([^)]*)%)")
+                    if packed then decided[#decided + 1] = packed end
+                end }
     fast_sync(dep, eng, R)
     fast_fed_send(dep, eng, R)
     fast_media(dep, eng, R)
+    return acls, rules, decided
+end
+
+-- The fast paths' rules (after the X-Forwarded-* lines and any rule that
+-- refuses a method, before normalisation and the internal-path rules).
+local function fast_path_rules(dep, opts, L)
+    local acls, rules = M.fast_paths(dep, opts.engine)
     if #rules == 0 then return end
     L("# 0b. Native fast paths, generated from the route table: these requests are decided here,")
     L("#    without Lua, and skip the remaining rules (their targets are never internal and")
