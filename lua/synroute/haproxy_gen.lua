@@ -235,13 +235,12 @@ local function fast_sync(dep, eng, R)
     -- (a segment of at most 400 bytes: the converter keeps keys up to 511)
     R.acl("synroute_fp_syt req.fhdr(authorization) -m reg \"^Bearer syt_[^_]{1,400}_[^_]\"")
     R.acl("synroute_fp_sync path " .. table.concat(FAST_SYNC_PATHS, " "))
-    -- synroute_fp_query: a query whose names url_param reads as Synapse does
-    -- (no escapes; no empty or bare `since` before another one: url_param
-    -- skips those, Synapse takes the first)
-    R.acl("synroute_fp_query query -m sub % since=& since&")
+    -- synroute_fp_query: a query the fast path leaves to the converter: one
+    -- with escapes or full_state, or with an empty or bare `since` before
+    -- another one (url_param skips those, Synapse takes the first)
+    R.acl("synroute_fp_query query -m sub % since=& since& full_state")
     R.rule("set-var(txn.synroute) str(" .. di.backend .. "|" .. di.class .. "|) if " .. m1 ..
-        "synroute_fp_sync synroute_fp_syt { url_param(since) -m len gt 0 } !{ url_param(full_state) -m found } " ..
-        "!synroute_fp_query")
+        "synroute_fp_sync synroute_fp_syt { url_param(since) -m len gt 0 } !synroute_fp_query")
     R.rule("set-var(txn.synroute) str(" .. dn.backend .. "|" .. dn.class .. "|) if !{ var(txn.synroute) -m found } " ..
         m1 .. "synroute_fp_sync synroute_fp_syt !{ url_param(since) -m len gt 0 } !synroute_fp_query")
     R.rule("set-var(txn.synroute_key) req.fhdr(authorization),field(2,_),xxh64(" .. eng.router:hkey_seed("user") ..
