@@ -583,6 +583,18 @@ static int l_router_hkey(lua_State *L)
     return 1;
 }
 
+/* router:hkey_seed(kind) -> the XXH64 seed of kind's hkeys, as a decimal
+ * string (what `synroute haproxy` writes into xxh64(<seed>)). */
+static int l_router_hkey_seed(lua_State *L)
+{
+    sr_router *r = check_router(L);
+    const char *kind = luaL_checkstring(L, 2);
+    char out[24];
+    snprintf(out, sizeof out, "%llu", (unsigned long long)sr_router_hkey_seed(r, kind));
+    lua_pushstring(L, out);
+    return 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Parsers and files.                                                        */
 
@@ -1047,6 +1059,7 @@ static const luaL_Reg router_methods[] = {
     { "explain", l_router_explain },
     { "converter", l_router_converter },
     { "hkey", l_router_hkey },
+    { "hkey_seed", l_router_hkey_seed },
     { NULL, NULL }
 };
 

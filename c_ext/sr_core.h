@@ -232,6 +232,9 @@ sr_sipkey sr_sipkey_from_secret(const char *secret, size_t len);
 uint64_t sr_siphash(const sr_sipkey *k, const void *data, size_t len);
 /* 16 lowercase hex digits + NUL into out[17]. */
 void sr_hex64(uint64_t v, char out[17]);
+/* XXH64 of data[0..len) with seed: what HAProxy's `xxh64(<seed>),hex`
+ * prints, as a number (data may be NULL when len is 0). Never fails. */
+uint64_t sr_xxh64(const void *data, size_t len, uint64_t seed);
 
 /* ------------------------------------------------------------------------ */
 /* Files: the paths matching a shell pattern (libc glob(3); flags and their */
@@ -388,14 +391,16 @@ sr_router *sr_router_new(const sr_router_spec *spec, sr_error *err);
 /* Frees the router and everything it owns; NULL is a no-op. */
 void sr_router_free(sr_router *r);
 
-/* Key kinds as printed: "none", "user", "room", "origin", "token-hash". */
+/* Key kinds as printed: "none", "user", "syt" (the segment of a syt_ token
+ * whose segment is not the canonical base64 of a localpart), "room",
+ * "origin", "token-hash". */
 typedef struct {
     int entry;                          /* matched entry index, -1 = fallback        */
     const char *route_id;               /* entry id or "default"                     */
     const char *cls, *backend, *reason; /* point into the router          */
     const char *key_kind;
     char key[512];  /* readable key ("" for none); never a token */
-    char hkey[17];  /* the hkey: hex SipHash of key_kind ":" key,
+    char hkey[17];  /* the hkey: sr_router_hkey(key_kind, key),
                        "" when there is no key                   */
     int token_kind; /* sr_tok_kind                               */
     int appservice; /* 1 if the as_token override applied        */
@@ -409,9 +414,18 @@ void sr_route(const sr_router *r, const char *in, size_t len, sr_decision *d);
  * If out is too small: out = "" (when outcap > 0) and 0. Never fails. */
 size_t sr_route_packed(const sr_router *r, const char *in, size_t len,
                        char *out, size_t outcap);
-/* The hkey of kind ":" key, as sr_route computes it (used by MAS
- * resolution). Never fails, never allocates. */
+/* The hkey of (kind, key), as sr_route computes it (used by MAS
+ * resolution and `synroute show`): 16 lowercase hex digits of XXH64 under
+ * the seed of the kind's family (sr_router_hkey_seed), over the key as
+ * HAProxy sees it: kind "user" (a localpart) as unpadded standard base64
+ * (a syt_ token's segment), kind "syt" (such a segment), "room", "origin"
+ * and others as they are. HAProxy computes the same with
+ * `<key>,xxh64(<seed>),hex,lower`. Never fails, never allocates. */
 void sr_router_hkey(const sr_router *r, const char *kind, const char *key,
                     size_t keylen, char out[17]);
+/* The XXH64 seed of kind's family (user and syt share one; room, origin,
+ * and all others one each), below 2^63, derived from the secret; 0 for a
+ * NULL router. Never fails. */
+uint64_t sr_router_hkey_seed(const sr_router *r, const char *kind);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * sr_hash.c - SipHash-2-4 (64-bit output, 128-bit key), key derivation from
- * a secret string, and hex formatting. Written from the algorithm
- * description (Aumasson & Bernstein, "SipHash: a fast short-input PRF").
+ * a secret string, XXH64 (the hash HAProxy's xxh64 converter computes) and
+ * hex formatting. Written from the algorithm descriptions (Aumasson &
+ * Bernstein, "SipHash: a fast short-input PRF"; Collet, "xxHash fast digest
+ * algorithm", XXH64).
  *
  * Pure functions: no allocation, no static state; none of them can fail.
  */
@@ -102,4 +104,84 @@ void sr_hex64(uint64_t v, char out[17])
         v >>= 4;
     }
     out[16] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* XXH64.                                                                    */
+#define XP1 0x9E3779B185EBCA87ULL
+#define XP2 0xC2B2AE3D27D4EB4FULL
+#define XP3 0x165667B19E3779F9ULL
+#define XP4 0x85EBCA77C2B2AE63ULL
+#define XP5 0x27D4EB2F165667C5ULL
+
+static uint64_t load32le(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+           (uint64_t)p[3] << 24;
+}
+
+static uint64_t xxh_round(uint64_t acc, uint64_t lane)
+{
+    acc += lane * XP2;
+    acc = ROTL(acc, 31);
+    return acc * XP1;
+}
+
+static uint64_t xxh_merge(uint64_t h, uint64_t acc)
+{
+    h ^= xxh_round(0, acc);
+    return h * XP1 + XP4;
+}
+
+/* The 32-byte stripes of XXH64: the running hash after them; *done is set
+ * to the number of bytes consumed (a multiple of 32, 0 for short input). */
+static uint64_t xxh64_stripes(const unsigned char *in, size_t len, uint64_t seed,
+                              size_t *done)
+{
+    uint64_t v1 = seed + XP1 + XP2, v2 = seed + XP2, v3 = seed, v4 = seed - XP1, h;
+    size_t i = 0;
+    *done = 0;
+    if (len < 32) return seed + XP5;
+    for (; i + 32 <= len; i += 32) {
+        v1 = xxh_round(v1, load64le(in + i));
+        v2 = xxh_round(v2, load64le(in + i + 8));
+        v3 = xxh_round(v3, load64le(in + i + 16));
+        v4 = xxh_round(v4, load64le(in + i + 24));
+    }
+    *done = i;
+    h = ROTL(v1, 1) + ROTL(v2, 7) + ROTL(v3, 12) + ROTL(v4, 18);
+    h = xxh_merge(h, v1);
+    h = xxh_merge(h, v2);
+    h = xxh_merge(h, v3);
+    return xxh_merge(h, v4);
+}
+
+/* XXH64 of data[0..len) with seed (data may be NULL when len is 0): the
+ * value HAProxy's `xxh64(<seed>)` converter gives (as an unsigned 64-bit
+ * number). Pure, never fails. */
+uint64_t sr_xxh64(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *in = data;
+    size_t i;
+    uint64_t h = xxh64_stripes(in, len, seed, &i);
+    h += (uint64_t)len;
+    for (; i + 8 <= len; i += 8) {
+        h ^= xxh_round(0, load64le(in + i));
+        h = ROTL(h, 27) * XP1 + XP4;
+    }
+    if (i + 4 <= len) {
+        h ^= load32le(in + i) * XP1;
+        h = ROTL(h, 23) * XP2 + XP3;
+        i += 4;
+    }
+    for (; i < len; i++) {
+        h ^= (uint64_t)in[i] * XP5;
+        h = ROTL(h, 11) * XP1;
+    }
+    h ^= h >> 33;
+    h *= XP2;
+    h ^= h >> 29;
+    h *= XP3;
+    h ^= h >> 32;
+    return h;
 }

@@ -52,6 +52,8 @@ struct sr_router {
     rt_target builtin_blocked;
     sr_sipkey sipkey;    /* for hkeys and token hashes                */
     sr_sipkey as_sipkey; /* for appservice token hashes               */
+    uint64_t seed[4];    /* XXH64 seeds of the hkeys, by key family:
+                            user, room, origin, token-hash (< 2^63)   */
     rt_astok *as;
     size_t nas;
     char *as_backend;
@@ -203,6 +205,11 @@ static void derive_keys(sr_router *r, const sr_router_spec *spec)
                                       spec->secret ? spec->secret_len : 0);
     r->as_sipkey.k0 = r->sipkey.k0 ^ 0x6173746f6b656e31ULL; /* "astoken1" */
     r->as_sipkey.k1 = r->sipkey.k1 ^ 0x73796e726f757465ULL; /* "synroute" */
+    for (int i = 0; i < 4; i++) {
+        char tag[] = "hkey-seed-0";
+        tag[10] = (char)('0' + i);
+        r->seed[i] = sr_siphash(&r->sipkey, tag, sizeof tag - 1) & 0x7fffffffffffffffULL;
+    }
 }
 
 /* Appservice token i: kept as a keyed hash, with its sender's localpart. */
@@ -399,30 +406,67 @@ static int is_internal_path(const char *p, size_t n)
 /* ------------------------------------------------------------------------ */
 /* The decision.                                                             */
 
-/* The hkey of kind ":" key under the router's SipHash key, as 16 hex
- * digits in out (contract in sr_core.h). Never fails, never allocates. */
+/* The seed family of a key kind: 0 user (and syt), 1 room, 2 origin,
+ * 3 anything else (token-hash). */
+static int seed_family(const char *kind)
+{
+    if (!kind) return 3;
+    if (!strcmp(kind, "user") || !strcmp(kind, "syt")) return 0;
+    if (!strcmp(kind, "room")) return 1;
+    if (!strcmp(kind, "origin")) return 2;
+    return 3;
+}
+
+/* Unpadded standard base64 of src[0..n) into dst (cap >= 4 * (n + 2) / 3 + 1);
+ * its length. Synapse writes a syt_ token's localpart this way. */
+static size_t b64_unpadded(const unsigned char *src, size_t n, char *dst)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+    for (i = 0; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
+        dst[o++] = a[v >> 18];
+        dst[o++] = a[(v >> 12) & 63];
+        dst[o++] = a[(v >> 6) & 63];
+        dst[o++] = a[v & 63];
+    }
+    if (n - i == 1) {
+        dst[o++] = a[src[i] >> 2];
+        dst[o++] = a[(src[i] & 3) << 4];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)src[i] << 8 | src[i + 1];
+        dst[o++] = a[v >> 10];
+        dst[o++] = a[(v >> 4) & 63];
+        dst[o++] = a[(v & 15) << 2];
+    }
+    return o;
+}
+
+/* The hkey of (kind, key) (contract in sr_core.h): 16 lowercase hex of
+ * XXH64 under the kind's seed, over the key as HAProxy's native fast
+ * paths see it: a "user" key (a localpart) as the unpadded base64 a syt_
+ * token carries, a "syt" key (such a segment itself) and every other key
+ * as they are. Never fails, never allocates. */
 void sr_router_hkey(const sr_router *r, const char *kind, const char *key,
                     size_t keylen, char out[17])
 {
-    char buf[64 + 512 + 2];
-    size_t kl = kind ? strlen(kind) : 0, n;
-    uint64_t h;
-    if (kl > 64) kl = 64;
+    int fam = seed_family(kind);
     if (!key) keylen = 0;
-    if (kl) memcpy(buf, kind, kl);
-    buf[kl] = ':';
-    n = kl + 1;
-    if (keylen <= sizeof buf - n) {
-        if (keylen) memcpy(buf + n, key, keylen);
-        h = sr_siphash(&r->sipkey, buf, n + keylen);
-    } else {
-        /* longer than any key sr_route produces: hash in two steps so the
-         * function still never fails (such keys never come from sr_route) */
-        uint64_t hk = sr_siphash(&r->sipkey, key, keylen);
-        memcpy(buf + n, &hk, sizeof hk);
-        h = sr_siphash(&r->sipkey, buf, n + sizeof hk);
+    if (kind && !strcmp(kind, "user") && keylen <= 512) {
+        char buf[4 * (512 + 2) / 3 + 4];
+        size_t n = b64_unpadded((const unsigned char *)key, keylen, buf);
+        sr_hex64(sr_xxh64(buf, n, r->seed[fam]), out);
+        return;
     }
-    sr_hex64(h, out);
+    sr_hex64(sr_xxh64(key, keylen, r->seed[fam]), out);
+}
+
+/* The XXH64 seed of the hkeys of kind (what `synroute haproxy` writes into
+ * the native fast paths' xxh64(<seed>)); 0 for a NULL router. */
+uint64_t sr_router_hkey_seed(const sr_router *r, const char *kind)
+{
+    return r ? r->seed[seed_family(kind)] : 0;
 }
 
 /* sr_query_param, skipped when `name` cannot be in the query: without any
@@ -551,14 +595,37 @@ static void key_for_appservice(const sr_router *r, const rt_target *t, const rt_
     else set_key(d, "user", r->as[as_idx].sender, strlen(r->as[as_idx].sender));
 }
 
+/* A syt_ token of the shape the native fast path takes: "syt_" S "_" R...
+ * with S and R non-empty (what `^Bearer syt_[^_]+_[^_]` admits after
+ * "Bearer "). Its segment S (*slen bytes at the return), or NULL. */
+static const char *syt_segment(const char *tok, size_t toklen, size_t *slen)
+{
+    const char *us;
+    if (toklen < 7 || memcmp(tok, "syt_", 4) != 0) return NULL;
+    us = memchr(tok + 4, '_', toklen - 4);
+    if (!us || us == tok + 4 || (size_t)(us - tok) + 1 >= toklen || us[1] == '_') return NULL;
+    *slen = (size_t)(us - tok) - 4;
+    return tok + 4;
+}
+
 /* A user key from the token: the localpart inside syt_/macaroon tokens,
- * else "th:" + a keyed hash of the token (never the token itself). */
+ * else "th:" + a keyed hash of the token (never the token itself). A syt_
+ * token of the fast-path shape is hashed by its segment as sent, so the
+ * native fast path and this agree even for a segment that is not the
+ * canonical base64 of a localpart (key kind "syt" then). */
 static void key_from_token(const sr_router *r, const char *tok, size_t toklen, sr_decision *d)
 {
-    char kbuf[sizeof d->key], hx[17], th[3 + 16];
-    size_t kl = 0;
+    char kbuf[sizeof d->key], hx[17], th[3 + 16], enc[sizeof d->key];
+    size_t kl = 0, sl = 0;
+    const char *seg = syt_segment(tok, toklen, &sl);
     sr_tok_kind k = sr_token_classify(tok, toklen, kbuf, sizeof kbuf - 1, &kl);
     d->token_kind = (int)k;
+    if (seg && (k != SR_TOK_SYT || kl == 0 || 4 * (kl + 2) / 3 >= sizeof enc ||
+                b64_unpadded((const unsigned char *)kbuf, kl, enc) != sl ||
+                memcmp(enc, seg, sl) != 0)) {
+        set_key(d, "syt", seg, sl);
+        return;
+    }
     if ((k == SR_TOK_SYT || k == SR_TOK_MACAROON) && kl > 0) {
         set_key(d, "user", kbuf, kl);
         return;
@@ -572,9 +639,20 @@ static void key_from_token(const sr_router *r, const char *tok, size_t toklen, s
 /* The origin key: the X-Matrix origin, else "src:" + the client address. */
 static void key_from_origin(const rt_req *q, sr_decision *d)
 {
+    static const char fast[] = "X-Matrix origin=\"";
+    const size_t fl = sizeof fast - 1;
     char kbuf[sizeof d->key];
-    long l = q->alen ? sr_xmatrix_origin(q->auth, q->alen, kbuf, sizeof kbuf - 1) : 0;
+    long l;
     size_t n = q->slen > sizeof kbuf - 5 ? sizeof kbuf - 5 : q->slen;
+    if (q->alen > fl && !memcmp(q->auth, fast, fl) && q->auth[fl] != '"') {
+        /* the common shape: the origin is the first parameter; taken as it
+         * is up to its closing quote, as the native fast path takes it
+         * (Synapse checks the signature itself) */
+        const char *v = q->auth + fl, *e = memchr(v, '"', q->alen - fl);
+        set_key(d, "origin", v, e ? (size_t)(e - v) : q->alen - fl);
+        return;
+    }
+    l = q->alen ? sr_xmatrix_origin(q->auth, q->alen, kbuf, sizeof kbuf - 1) : 0;
     if (l > 0) {
         set_key(d, "origin", kbuf, (size_t)l);
     } else if (q->slen) {

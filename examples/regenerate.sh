@@ -14,8 +14,8 @@ for n in examples/multinode/node*.yaml; do
 done
 bin/synroute haproxy --portable examples/full/synroute.yaml --snippet -o examples/full/haproxy-snippet.cfg
 tpl=haproxy/frontend-rules.cfg
-{ sed -n '/^    # 1\. Normalise/q;p' "$tpl"
-  bin/synroute haproxy --snippet examples/monolith/synroute.yaml | sed -n '/^    # 1\. Normalise/,/^    use_backend/p'
+{ sed -n '/^    # 0\. Client-supplied/q;p' "$tpl"
+  bin/synroute haproxy --snippet examples/monolith/synroute.yaml | sed -n '/^    # 0\. Client-supplied/,/^    use_backend/p'
 } > "$tpl.new"
 mv "$tpl.new" "$tpl"
 git status --short examples haproxy

@@ -305,18 +305,169 @@ local function per_user_rules(dep, L)
     end
 end
 
+-- ------------------------------------------------------------------------
+-- Native fast paths (docs/design.md "Cost"): the commonest requests are
+-- decided by HAProxy alone, without the Lua converter, then allowed past the
+-- rest of the rules. Each is derived from the deployment's own router (it
+-- routes probe requests) and is left out when the router does not decide
+-- it the way the rule would. A fast path only admits targets that the
+-- normalisation cannot change and that are not internal: exact paths, or a
+-- literal prefix plus segments of unreserved characters ([A-Za-z0-9._~-],
+-- no "%", no empty and no "." or ".." segment). Its key is the hkey the
+-- converter prints for the same request (sr_router_hkey): XXH64 under the
+-- family's seed, lower-case hex.
+
+local FAST_METHODS = { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH" }
+local FAST_SYNC_PATHS = { "/_matrix/client/v3/sync", "/_matrix/client/r0/sync" }
+local FAST_SYT = "syt_cHJvYmU_probeRandom_0crc"     -- localpart "probe"
+local FAST_SEG = "(?!\\.\\.?(?:/|$))[A-Za-z0-9._~-]+"  -- one segment normalisation leaves alone
+
+-- The router's answer for a probe: class|backend|key kind.
+local function fast_probe(eng, method, target, auth)
+    local d = eng:explain{ method = method, target = target, src = "192.0.2.1",
+                           headers = auth and { "Authorization: " .. auth } or nil }
+    return d.class .. "|" .. d.backend .. "|" .. d.key_kind, d
+end
+
+-- The method condition under which every probe target gets `want`:
+-- "" (any method), "METH_GET " (GET and HEAD) or "METH_PUT ", else nil.
+local function fast_methods(eng, targets, auth, want, only)
+    local same = {}
+    for _, m in ipairs(FAST_METHODS) do
+        same[m] = true
+        for _, t in ipairs(targets) do
+            if fast_probe(eng, m, t, auth) ~= want then same[m] = false end
+        end
+    end
+    local all = true
+    for _, m in ipairs(FAST_METHODS) do all = all and same[m] end
+    if all then return "" end
+    if only == "GET" and same.GET and same.HEAD then return "METH_GET " end
+    if only == "PUT" and same.PUT then return "METH_PUT " end
+    return nil
+end
+
+local function fast_ok_class(dep, d)
+    local per = dep.limits and dep.limits.per_user or {}
+    -- (main: a deployment without workers gains nothing worth a rule)
+    return d.class ~= "blocked" and d.backend ~= "main" and d.backend:match("^[%w_]+$") and not per[d.class]
+end
+
+-- Incremental and initial sync with a syt_ token in the header. Off when an
+-- appservice token could look like one (it must reach the converter).
+local function fast_sync(dep, eng, R)
+    for _, t in ipairs(dep.as_tokens or {}) do
+        if tostring(t.token):sub(1, 4) == "syt_" then return end
+    end
+    local auth = "Bearer " .. FAST_SYT
+    local inc, di = fast_probe(eng, "GET", FAST_SYNC_PATHS[1] .. "?since=s1", auth)
+    local ini, dn = fast_probe(eng, "GET", FAST_SYNC_PATHS[1] .. "?timeout=0", auth)
+    local seg = FAST_SYT:match("^syt_([^_]+)")
+    if di.key_kind ~= "user" or dn.key_kind ~= "user" or inc == ini then return end
+    if di.hash ~= eng.router:hkey("syt", seg) or not fast_ok_class(dep, di) or not fast_ok_class(dep, dn) then return end
+    local incs, inis = {}, {}
+    for _, p in ipairs(FAST_SYNC_PATHS) do
+        incs[#incs + 1] = p .. "?since=s1"; inis[#inis + 1] = p
+        inis[#inis + 1] = p .. "?since="; inis[#inis + 1] = p .. "?since=s1&full_state=true"
+    end
+    local m1, m2 = fast_methods(eng, incs, auth, inc, "GET"), fast_methods(eng, inis, auth, ini, "GET")
+    if not m1 or m1 ~= m2 then return end
+    -- (a segment of at most 400 bytes: the converter keeps keys up to 511)
+    R.acl("synroute_fp_syt req.fhdr(authorization) -m reg \"^Bearer syt_[^_]{1,400}_[^_]\"")
+    R.acl("synroute_fp_sync path " .. table.concat(FAST_SYNC_PATHS, " "))
+    -- synroute_fp_query: a query the fast path leaves to the converter: one
+    -- with escapes or full_state, or with an empty or bare `since` before
+    -- another one (url_param skips those, Synapse takes the first)
+    R.acl("synroute_fp_query query -m sub % since=& since& full_state")
+    R.rule("set-var(txn.synroute) str(" .. di.backend .. "|" .. di.class .. "|) if " .. m1 ..
+        "synroute_fp_sync synroute_fp_syt { url_param(since) -m len gt 0 } !synroute_fp_query")
+    R.rule("set-var(txn.synroute) str(" .. dn.backend .. "|" .. dn.class .. "|) if !{ var(txn.synroute) -m found } " ..
+        m1 .. "synroute_fp_sync synroute_fp_syt !{ url_param(since) -m len gt 0 } !synroute_fp_query")
+    R.rule("set-var(txn.synroute_key) req.fhdr(authorization),field(2,_),xxh64(" .. eng.router:hkey_seed("user") ..
+        "),hex,lower if { var(txn.synroute) -m str " .. di.backend .. "|" .. di.class .. "| " ..
+        dn.backend .. "|" .. dn.class .. "| }")
+end
+
+-- Inbound federation transactions whose X-Matrix header starts with origin.
+local function fast_fed_send(dep, eng, R)
+    local prefix = "/_matrix/federation/v1/send/"
+    local auth = 'X-Matrix origin="probe.example",destination="hs",key="ed25519:a",sig="x"'
+    local want, d = fast_probe(eng, "PUT", prefix .. "1700000000011", auth)
+    if d.key_kind ~= "origin" or d.hash ~= eng.router:hkey("origin", "probe.example") or not fast_ok_class(dep, d) then
+        return
+    end
+    local m = fast_methods(eng, { prefix .. "1", prefix .. "a.b~c-d_e", prefix .. "..." }, auth, want, "PUT")
+    if not m then return end
+    local packed = d.backend .. "|" .. d.class .. "|"
+    R.rule("set-var(txn.synroute) str(" .. packed .. ") if !{ var(txn.synroute) -m found } " .. m ..
+        "{ path -m reg '^" .. prefix .. FAST_SEG .. "$' } { req.fhdr(authorization) -m reg '^X-Matrix origin=\"[^\"]{1,255}(?:\"|$)' }")
+    R.rule("set-var(txn.synroute_key) req.fhdr(authorization),'field(2,\\\")',xxh64(" ..
+        eng.router:hkey_seed("origin") .. "),hex,lower if { var(txn.synroute) -m str " .. packed .. " }")
+end
+
+-- Media downloads, thumbnails, uploads and config: no key.
+local function fast_media(dep, eng, R)
+    local prefixes = { "/_matrix/media", "/_matrix/client/v1/media", "/_matrix/federation/v1/media" }
+    local want, d
+    for _, p in ipairs(prefixes) do
+        local targets = { p .. "/v3/download/hs.example/abcDEF123", p .. "/download/hs.example/a-b_c.d~e",
+                          p .. "/v3/thumbnail/hs.example/abc", p .. "/config", p .. "/v3/upload", p .. "/x" }
+        if p:find("federation", 1, true) then targets = { p .. "/download/abc", p .. "/thumbnail/abc" } end
+        local w, dd = fast_probe(eng, "GET", targets[1])
+        if (want and w ~= want) or dd.key_kind ~= "none" or not fast_ok_class(dep, dd) then return end
+        want, d = w, dd
+        if fast_methods(eng, targets, nil, want, "GET") ~= "" then return end
+    end
+    R.rule("set-var(txn.synroute) str(" .. d.backend .. "|" .. d.class .. "|) if !{ var(txn.synroute) -m found } " ..
+        "{ path -m reg '^/_matrix/(?:media|client/v1/media|federation/v1/media)(?:/" .. FAST_SEG .. ")+$' }")
+end
+
+-- The fast paths of a deployment, probed against its engine: their acl
+-- and http-request lines (without the shared tail that copies the decision
+-- into txn.synroute_backend/_class and allows the request), and the
+-- decisions they can set ("backend|class|"), for tests/e2e/agree.sh.
+function M.fast_paths(dep, eng)
+    local acls, rules, decided = {}, {}, {}
+    if not eng or not dep or not dep.pools then return acls, rules, decided end
+    local R = { acl = function(s) acls[#acls + 1] = "acl " .. s end,
+                rule = function(s)
+                    rules[#rules + 1] = "http-request " .. s
+                    local packed = s:match("^set%-var%(txn%.synroute%) str%(([^)]*)%)")
+                    if packed then decided[#decided + 1] = packed end
+                end }
+    fast_sync(dep, eng, R)
+    fast_fed_send(dep, eng, R)
+    fast_media(dep, eng, R)
+    return acls, rules, decided
+end
+
+-- The fast paths' rules (after the X-Forwarded-* lines and any rule that
+-- refuses a method, before normalisation and the internal-path rules).
+local function fast_path_rules(dep, opts, L)
+    local acls, rules = M.fast_paths(dep, opts.engine)
+    if #rules == 0 then return end
+    L("# 0b. Native fast paths, generated from the route table: these requests are decided here,")
+    L("#    without Lua, and skip the remaining rules (their targets are never internal and")
+    L("#    normalisation leaves them unchanged; docs/design.md \"Cost\")")
+    for _, s in ipairs(acls) do L(s) end
+    for _, s in ipairs(rules) do L(s) end
+    L("http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|) if { var(txn.synroute) -m found }")
+    L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|) if { var(txn.synroute) -m found }")
+    L("http-request allow if { var(txn.synroute) -m found }")
+end
+
 -- The per-request rules, shared by the full frontend and --snippet.
 -- Steps 1 and 3 are answered by HAProxy alone; synroute.api.answer says the
 -- same for explain (docs/request-targets.md has the table).
 local function method_rules(L)
-    L("# 1. Normalise the request before anything looks at it (docs/request-targets.md).")
-    L("#    No homeserver serves CONNECT or TRACE: Matrix 405.")
+    L("# 0a. No homeserver serves CONNECT or TRACE: Matrix 405.")
     L("http-request return status 405 content-type application/json string " .. MATRIX_405 ..
         " if METH_CONNECT || METH_TRACE")
 end
 
 -- Path normalisation, gated by one substring test on the path.
 local function normalise_rules(L)
+    L("# 1. Normalise the request before anything looks at it (docs/request-targets.md).")
     L("#    The path only: one substring test (\"//\", \"/.\", \"%\" or a backslash) decides")
     L("#    whether any rule can change it; most requests have none and skip the rest.")
     L("acl synroute_odd_target path -m sub // /. % \\\\")
@@ -345,7 +496,7 @@ end
 
 -- What Synapse mounts under /_synapse/, one list, plain ACLs (no Lua).
 local function internal_rules(dep, L)
-    L("# 3. /_synapse/, plain ACLs on the normalised path (this holds without Lua):")
+    L("# 2. /_synapse/, plain ACLs on the normalised path (this holds without Lua):")
     L("#    client/ is public; admin only from admin_networks (403);")
     if dep.admin_metrics then L("#    metrics likewise (admin_metrics: true);") end
     L("#    everything else (replication, mas, " .. (dep.admin_metrics and "" or "metrics, ") ..
@@ -378,9 +529,7 @@ end
 
 local function frontend_rules(dep, opts, out)
     local function L(s) out[#out + 1] = (s == "" and "" or "    " .. s) end
-    method_rules(L)
-    normalise_rules(L)
-    L("# 2. Client-supplied X-Forwarded-For is replaced, never trusted")
+    L("# 0. Client-supplied X-Forwarded-For is replaced, never trusted")
     L("http-request set-header X-Forwarded-For %[src]")
     if opts.snippet or has_tls(dep) then
         L("http-request set-header X-Forwarded-Proto https if { ssl_fc }")
@@ -388,8 +537,11 @@ local function frontend_rules(dep, opts, out)
     else
         L("http-request set-header X-Forwarded-Proto http")
     end
+    method_rules(L)
+    fast_path_rules(dep, opts, L)
+    normalise_rules(L)
     internal_rules(dep, L)
-    L("# 4. One Lua converter decides backend|class|hkey (docs/design.md)")
+    L("# 3. One Lua converter decides backend|class|hkey (docs/design.md)")
     if dep.mas and dep.mas.resolve then
         L("#    (mas.resolve: the action after the key replaces a mat_ token's key by its user's)")
     end
@@ -621,6 +773,8 @@ function M.generate(dep, opts)
         opts.glue = assert(paths.glue(t.lua or paths.lua_version()))
     end
     opts.errors_dir = opts.errors_dir or assert(paths.errors_dir, "synroute.paths: no data directory")
+    -- the router of this deployment: the fast paths are probed against it
+    opts.engine = opts.engine or api.new({ dep = dep })
     local out = {}
     add(out,
         "# Generated by synroute - do not edit; regenerate instead:",
@@ -872,7 +1026,7 @@ function M.main(argv)
     -- The router must build for this deployment too (same check HAProxy does at start).
     local eng, err = api.new({ dep = dep })
     if not eng then io.stderr:write(tostring(err), "\n"); return 1 end
-    opts.backends, opts.version = eng.backends, eng.version
+    opts.backends, opts.version, opts.engine = eng.backends, eng.version, eng
     local total, per, states = M.lua_maxmem(dep, eng.version)
     if not total then io.stderr:write(dep.file, ":1: ", per, "\n"); return 1 end
     opts.maxmem = { total = total, per = per, states = states }

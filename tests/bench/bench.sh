@@ -23,6 +23,25 @@ export BENCH_DIR
 echo "== regex set micro-benchmark (tests/bench/rset_bench.c)"
 build/rset_bench routes/routes.yaml "$BENCH_DIR/mix.tsv"
 
+# == the C decision per request kind ========================================
+# ns per decision (the converter closure, Lua call included) and the
+# instructions of sr_route_packed alone (callgrind, collection only inside it).
+echo
+echo "== the C decision per kind of mix.tsv (tests/bench/perclass.lua; examples/bench deployment)"
+lua5.4 tests/bench/perclass.lua "$ROOT" "$BENCH_DIR/mix.tsv" time
+if command -v valgrind >/dev/null; then
+    printf '%-16s %10s\n' kind instr/decision
+    for k in $(awk -F'\t' 'NR > 1 && $1 !~ /^#/ {print $1}' "$BENCH_DIR/mix.tsv" | sort -u) all; do
+        out=$(mktemp)
+        valgrind --tool=callgrind --toggle-collect=sr_route_packed --callgrind-out-file="$out" \
+            lua5.4 tests/bench/perclass.lua "$ROOT" "$BENCH_DIR/mix.tsv" run "$k" 3 2>"$out.log" >/dev/null
+        ir=$(awk '/^totals:/ {print $2}' "$out")
+        n=$(sed -n 's/^perclass: \([0-9]*\) decisions$/\1/p' "$out.log")
+        [ -n "$ir" ] && [ -n "$n" ] && awk -v k="$k" -v ir="$ir" -v n="$n" 'BEGIN { printf "%-16s %10.0f\n", k, ir / n }'
+        rm -f "$out" "$out.log"
+    done
+fi
+
 # == instructions per request (instr.sh) ====================================
 # synroute (examples/bench, the generated config) as a contestant of the
 # shared benchmark, next to plain / haproxy-acl / nginx, plus a variant of the
@@ -40,7 +59,7 @@ cfg=$ROOT/examples/bench/haproxy.cfg
 awk -v glue="$ROOT/tests/bench/action_glue.lua" '
     /lua-load(-per-thread)? .*haproxy.lua/ { print; print "    " $1 " \"" glue "\""; next }
     /set-var-fmt\(txn.synroute_in\)/ { print "    http-request lua.synroute_action"; next }
-    /var\(txn.synroute_in\)|unset-var\(txn.synroute_in\)|field\([123],\|\)/ { next }
+    /var\(txn.synroute_in\)|unset-var\(txn.synroute_in\)|field\([123],\|\)/ && !/-m found \}/ { next }
     { print }' "$cfg" > "$tmp/action.cfg"
 echo
 echo "== instructions per request (instr.sh of the shared benchmark, ${BENCH_ROUNDS:-3} rounds; $(haproxy -v | head -1 | cut -d' ' -f1-3))"

@@ -23,6 +23,10 @@
 #   backend X-Worker (the pool that really answered) == explain.backend
 #           (for class blocked: status 404 and no worker)
 #   key     X-Synroute-Key    == explain.hash
+# The frontend starts with the native fast paths the generator writes for the
+# deployment, so the cases they take compare the fast path with explain (the
+# converter's own code): same class, backend and key. Each fast path must take
+# at least one case (X-Synroute-Fast names the one that decided).
 # Prints "ok agree/<case>" or "FAIL agree/<case>: <why>"; exits 1 on any FAIL.
 T=agree
 . "$(dirname -- "$0")/../lib.bash"   # root, tmp, pids, ok/fail, haproxy_lua, port_busy
@@ -87,12 +91,14 @@ if [ ! -s "$work/got.tsv" ]; then
 fi
 
 awk -F'\t' '
-    FNR == NR { sub(/\r$/, ""); got[$1] = $0; next }   # curl prints an empty header value as "\r"
+    FILENAME == ARGV[1] { want_fast[$0] = 1; next }
+    FILENAME == ARGV[2] { gsub(/\r/, ""); got[$1] = $0; next }   # curl prints an empty header value as "\r"
     {
         n = $1; name = $2; cls = $3; be = $4; hash = $5
         if (!(n in got)) { printf "FAIL agree/%s: no response (curl error or timeout)\n", name; bad++; next }
         split(got[n], g, "\t")
-        status = g[2]; worker = g[3]; hcls = g[4]; hbe = g[5]; hkey = g[6]
+        status = g[2]; worker = g[3]; hcls = g[4]; hbe = g[5]; hkey = g[6]; hfast = g[7]
+        if (hfast != "") fast[hfast]++
         if (status == "400" && hcls == "" && worker == "") {
             # the request never reached the rules: this HAProxy rejects it
             # while parsing (e.g. "GET *": 3.0 allows "*" only with OPTIONS)
@@ -110,8 +116,14 @@ awk -F'\t' '
         if (why == "") { printf "ok agree/%s\n", name; ok++ }
         else { sub(/;$/, "", why); printf "FAIL agree/%s:%s\n", name, why; bad++ }
     }
-    END { printf "agree: %d ok, %d failed, %d skipped\n", ok, bad, skipped; exit bad > 0 }
-' "$work/got.tsv" "$work/expected.tsv"
+    END {
+        for (f in want_fast) {
+            if (fast[f] > 0) { printf "ok agree/fast-path %s: took %d case(s)\n", f, fast[f]; ok++ }
+            else { printf "FAIL agree/fast-path %s: no case took it\n", f; bad++ }
+        }
+        printf "agree: %d ok, %d failed, %d skipped\n", ok, bad, skipped; exit bad > 0
+    }
+' "$work/fast.txt" "$work/got.tsv" "$work/expected.tsv"
 rc=$?
 if [ "$rc" -ne 0 ] && [ -s "$work/curl.err" ]; then
     echo "curl stderr:"; sed 's/^/    /' "$work/curl.err" | head -10

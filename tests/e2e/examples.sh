@@ -92,8 +92,8 @@ else fail "any-target" "--portable output differs between HAProxy 2.6/Lua 5.3 an
 # --snippet: the static template haproxy/frontend-rules.cfg holds the same
 # rules; pasted into a frontend of the full config (in place of its own rules)
 # they pass haproxy -c without a warning.
-rules() { sed -n '/^    # 1\. Normalise/,/^    use_backend/p' "$1"; }
-if diff <(rules haproxy/frontend-rules.cfg) <(syn haproxy --snippet examples/monolith/synroute.yaml 2>/dev/null | sed -n '/^    # 1\. Normalise/,/^    use_backend/p') >/dev/null; then
+rules() { sed -n '/^    # 0\. Client-supplied/,/^    use_backend/p' "$1"; }
+if diff <(rules haproxy/frontend-rules.cfg) <(syn haproxy --snippet examples/monolith/synroute.yaml 2>/dev/null | sed -n '/^    # 0\. Client-supplied/,/^    use_backend/p') >/dev/null; then
     ok "snippet/template"
 else fail "snippet/template" "haproxy/frontend-rules.cfg no longer matches the generator's rules"; fi
 { sed -n '1,/^frontend synapse/p' examples/full/haproxy.cfg

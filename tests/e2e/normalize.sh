@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/normalize.sh - `synroute explain` agrees with HAProxy on what the
-# frontend does before routing. Takes steps 1-3 of the generated
+# frontend does before routing. Takes steps 0-2 of the generated
 # examples/full/haproxy.cfg (methods, path normalisation, X-Forwarded, the
-# /_synapse/ list; everything before the Lua converter), runs them in a real
+# /_synapse/ list; everything before the Lua converter but the native fast
+# paths), runs them in a real
 # HAProxy that answers with the normalised target, sends every target below
 # from an admin address (127.0.0.1) and a non-admin one (127.0.0.2), and
 # compares each answer with api.answer (the status HAProxy answers itself,
@@ -15,11 +16,13 @@ if port_busy $port; then fail port "127.0.0.1:$port is busy"; exit 1; fi
     printf 'global\n    expose-experimental-directives\ndefaults\n    mode http\n'
     printf '    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n'
     printf 'frontend f\n    bind 127.0.0.1:%s\n' "$port"
-    sed -n '/^    # 1\. Normalise/,/^    # 4\. /p' examples/full/haproxy.cfg | sed '$d'
+    # steps 0 to 2 without the fast paths (0b: they decide and skip the rest)
+    sed -n '/^    # 0\. Client-supplied/,/^    # 3\. /p' examples/full/haproxy.cfg | sed '$d' |
+        sed '/^    # 0b\./,/^    # 1\. Normalise/{/^    # 1\. Normalise/!d;}'
     printf '    http-request return status 200 content-type text/plain lf-string "%%[pathq]"\n'
 } > "$tmp/n.cfg"
 [ "$(grep -c normalize-uri "$tmp/n.cfg")" -ge 5 ] || { fail rules "no normalize-uri lines in examples/full/haproxy.cfg"; exit 1; }
-grep -q 'synroute_admin_net' "$tmp/n.cfg" || { fail rules "no admin_networks ACL in steps 1-3 of examples/full/haproxy.cfg"; exit 1; }
+grep -q 'synroute_admin_net' "$tmp/n.cfg" || { fail rules "no admin_networks ACL in steps 0-2 of examples/full/haproxy.cfg"; exit 1; }
 haproxy -db -f "$tmp/n.cfg" >"$tmp/h.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 # METHOD TARGET (the target byte-exact; an absolute-form one is sent as such)

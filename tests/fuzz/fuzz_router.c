@@ -376,7 +376,7 @@ static int is_class(const char *s)
 /* The packed answer's shape and its agreement with the decision. */
 static void check_packed(const sr_router *r, const char *in, size_t n, const sr_decision *d)
 {
-    static const char *const kinds[] = { "none", "user", "room", "origin", "token-hash", NULL };
+    static const char *const kinds[] = { "none", "user", "room", "origin", "token-hash", "syt", NULL };
     char out[PACKED_MAX], small[12], hx[17], *bar1, *bar2;
     size_t len = sr_route_packed(r, in, n, out, sizeof out), sl;
     NEED(len > 0 && len == strlen(out));

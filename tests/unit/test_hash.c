@@ -60,6 +60,19 @@ void test_hash(void)
     CHECK("hash/keyed_differs",
           sr_siphash(&a, "user:alice", 10) != sr_siphash(&k, "user:alice", 10));
 
+    /* XXH64: the published vectors (seed 0), and seeded values that
+     * HAProxy's xxh64(<seed>) converter gives (2.6 and 3.0) */
+    CHECK("hash/xxh64_empty", sr_xxh64(NULL, 0, 0) == 0xef46db3751d8e999ULL);
+    CHECK("hash/xxh64_a", sr_xxh64("a", 1, 0) == 0xd24ec4f1a98c6e5bULL);
+    CHECK("hash/xxh64_abc", sr_xxh64("abc", 3, 0) == 0x44bc2cf5ad770999ULL);
+    CHECK("hash/xxh64_seeded_short", sr_xxh64("u:dXNlcjAwMDg", 13, 1234567890123ULL) == 0xd35c94148386a20eULL);
+    CHECK("hash/xxh64_seeded_max", sr_xxh64("u:dXNlcjAwMDg", 13, 9223372036854775807ULL) == 0xcbdb982c6fa80764ULL);
+    {
+        char y[100];
+        memset(y, 'y', sizeof y);
+        CHECK("hash/xxh64_seeded_stripes", sr_xxh64(y, sizeof y, 1234567890123ULL) == 0x4014f93661b76cd7ULL);
+    }
+
     /* hex */
     sr_hex64(0xa129ca6149be45e5ULL, hex);
     CHECK_STR("hash/hex_vector", hex, strlen(hex), "a129ca6149be45e5");

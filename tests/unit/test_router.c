@@ -117,6 +117,30 @@ static void test_decisions(void)
     CHECK_STR("router/sync_hkey_matches_router_hkey", d.hkey, strlen(d.hkey), hk);
     CHECK("router/sync_hkey_16_hex", strlen(d.hkey) == 16 && strspn(d.hkey, "0123456789abcdef") == 16);
 
+    {
+        /* the native fast path hashes the token's segment as sent: the same
+         * hkey from the header, the query (with %2B-style escapes decoded)
+         * and for the user's localpart (macaroon, MAS, `synroute show`) */
+        char want[17];
+        sr_decision q = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?since=s1&access_token=" TOK_ALICE " -");
+        CHECK_STR("router/sync_query_token_same_hkey", q.hkey, strlen(q.hkey), d.hkey);
+        snprintf(want, sizeof want, "%016llx",
+                 (unsigned long long)sr_xxh64("YWxpY2U", 7, sr_router_hkey_seed(r, "user")));
+        CHECK_STR("router/sync_hkey_is_xxh64_of_segment", d.hkey, strlen(d.hkey), want);
+        /* a segment that is not canonical base64 of a localpart: kind syt,
+         * still hashed as sent (what HAProxy hashes) */
+        q = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?since=s1 Bearer syt_YWxpY2V_abc_def");
+        snprintf(want, sizeof want, "%016llx",
+                 (unsigned long long)sr_xxh64("YWxpY2V", 7, sr_router_hkey_seed(r, "user")));
+        CHECK("router/sync_noncanonical_segment_kind", !strcmp(q.key_kind, "syt") && !strcmp(q.key, "YWxpY2V"));
+        CHECK_STR("router/sync_noncanonical_segment_hkey", q.hkey, strlen(q.hkey), want);
+        q = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?since=s1 Bearer syt_YWxpY2U__x");
+        CHECK("router/sync_empty_random_not_segment", strcmp(q.key_kind, "syt") != 0 && strcmp(q.hkey, d.hkey) != 0);
+        CHECK("router/seeds_differ_by_family",
+              sr_router_hkey_seed(r, "user") != sr_router_hkey_seed(r, "room") &&
+                  sr_router_hkey_seed(r, "syt") == sr_router_hkey_seed(r, "user") &&
+                  sr_router_hkey_seed(r, "origin") < 0x8000000000000000ULL);
+    }
     d = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?timeout=0 Bearer " TOK_ALICE);
     CHECK_STR("router/initial_sync_no_since", d.cls, strlen(d.cls), "initial_sync");
     d = route(r, "GET 10.0.0.1 /_matrix/client/v3/sync?since= Bearer " TOK_ALICE);
@@ -185,6 +209,18 @@ static void test_decisions(void)
     CHECK_STR("router/fed_send_kind", d.key_kind, strlen(d.key_kind), "origin");
     d = route(r, "PUT 192.0.2.7 /_matrix/federation/v1/send/1234 -");
     CHECK_STR("router/fed_send_src", d.key, strlen(d.key), "src:192.0.2.7");
+    {
+        /* the first-parameter shape is taken raw up to its quote (as HAProxy
+         * does); the full parser gives the same origin for other shapes */
+        char want[17];
+        sr_decision o = route(r, "PUT 192.0.2.7 /_matrix/federation/v1/send/1 X-Matrix origin=\"a\\b.example\",sig=\"x\"");
+        CHECK("router/xmatrix_fast_raw", !strcmp(o.key, "a\\b.example"));
+        o = route(r, "PUT 192.0.2.7 /_matrix/federation/v1/send/1 X-Matrix sig=\"x\",origin=remote.example");
+        snprintf(want, sizeof want, "%016llx",
+                 (unsigned long long)sr_xxh64("remote.example", 14, sr_router_hkey_seed(r, "origin")));
+        CHECK("router/xmatrix_other_order", !strcmp(o.key, "remote.example"));
+        CHECK_STR("router/xmatrix_hkey_is_xxh64", o.hkey, strlen(o.hkey), want);
+    }
     d = route(r, "PUT 192.0.2.7 /_matrix/federation/v1/send/1234 X-Matrix garbage");
     CHECK_STR("router/fed_send_malformed_src", d.key, strlen(d.key), "src:192.0.2.7");
     d = route(r, "GET 192.0.2.7 /_matrix/federation/v1/event/$e X-Matrix origin=a.b");

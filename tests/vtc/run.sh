@@ -25,7 +25,7 @@
 #         SYNROUTE_CONFIG, lua-load-per-thread of the glue (lua-load for a
 #         deployment with mas.resolve), nbthread if the deployment sets it
 #   #SYNROUTE_RULES <dir> [options]   (in a frontend) that output's frontend
-#         rules, from "# 1. Normalise ..." through `use_backend`; a test's own
+#         rules, from "# 0. Client-supplied ..." through `use_backend`; a test's own
 #         http-request lines go before it, its http-response /
 #         http-after-response lines (test headers) after it
 #   #SYNROUTE_EDIT <sed script>       (right after a placeholder, repeatable)
@@ -118,7 +118,7 @@ part() {
     case $1 in
         # (not the runtime API socket: parallel tests would take each other's)
         global) awk '/^global$/ { on = 1; next } on && /^$/ { exit } on && $1 != "log" && $1 != "stats" { sub(/^    /, ""); print }' "$2" ;;
-        rules) awk '/^    # 1\. Normalise/ { on = 1 } on { sub(/^    /, ""); print } on && /^use_backend/ { exit }' "$2" ;;
+        rules) awk '/^    # 0\. Client-supplied/ { on = 1 } on { sub(/^    /, ""); print } on && /^use_backend/ { exit }' "$2" ;;
     esac
 }
 

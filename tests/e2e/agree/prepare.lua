@@ -5,6 +5,8 @@
 -- Loads the deployment CONFIG with require("synroute.api") (the code path of
 -- `synroute explain`) and, for every case of the case tables, writes:
 --   OUTDIR/expected.tsv  n \t name \t class \t backend \t hash
+--   OUTDIR/fast.txt      the decisions ("backend|class|") the deployment's native
+--                        fast paths can set, one a line
 --   OUTDIR/curl.cfg      one curl transfer per case (curl -K), in the same order
 --   OUTDIR/skipped.txt   cases that cannot be sent as-is over HTTP/1.1
 -- plus OUTDIR/haproxy.cfg: the design.md frontend rules in front of one
@@ -132,13 +134,24 @@ for ai = 4, #arg do
                 end
                 curl:write("output = \"/dev/null\"\n")
                 curl:write("write-out = ", cq(n .. "\t%{http_code}\t%header{x-worker}\t%header{x-synroute-class}\t" ..
-                    "%header{x-synroute-backend}\t%header{x-synroute-key}\n"), "\n")
+                    "%header{x-synroute-backend}\t%header{x-synroute-key}\t%header{x-synroute-fast}\n"), "\n")
             end
         end
     end
     fh:close()
 end
 exp:close(); curl:close(); skipped:close()
+
+-- The deployment's fast paths, as the generator writes them.
+local gen = require("synroute.haproxy_gen")
+local facls, frules, fdecided = gen.fast_paths(eng.dep, eng)
+local flines = {}
+for _, l in ipairs(facls) do flines[#flines + 1] = "    " .. l end
+for _, l in ipairs(frules) do flines[#flines + 1] = "    " .. l end
+local fast_lines = table.concat(flines, "\n")
+local ff = assert(io.open(outdir .. "/fast.txt", "w"))
+for _, d in ipairs(fdecided) do ff:write(d, "\n") end
+ff:close()
 
 -- HAProxy: the router frontend (design.md "Per-request flow"), then one
 -- backend + stand-in per pool.
@@ -159,8 +172,12 @@ frontend router
     bind 127.0.0.1:%d
     # the case's source address (HAProxy sees 127.0.0.1 otherwise)
     http-request set-src req.hdr(x-agree-src) if { req.hdr(x-agree-src) -m found }
-    http-request set-var-fmt(txn.synroute_in) "%%[method] %%[src] %%[pathq] %%[req.fhdr(authorization)]"
-    http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute
+    # the native fast paths `synroute haproxy` generates for this deployment;
+    # the converter decides only what they leave (X-Synroute-Fast names them)
+%s
+    http-request set-var(txn.agree_fast) var(txn.synroute) if { var(txn.synroute) -m found }
+    http-request set-var-fmt(txn.synroute_in) "%%[method] %%[src] %%[pathq] %%[req.fhdr(authorization)]" if !{ var(txn.agree_fast) -m found }
+    http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute if !{ var(txn.agree_fast) -m found }
     http-request unset-var(txn.synroute_in)
     http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)
     http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)
@@ -169,9 +186,10 @@ frontend router
     http-after-response set-header X-Synroute-Class %%[var(txn.synroute_class)]
     http-after-response set-header X-Synroute-Backend %%[var(txn.synroute_backend)]
     http-after-response set-header X-Synroute-Key %%[var(txn.synroute_key)]
+    http-after-response set-header X-Synroute-Fast %%[var(txn.agree_fast)] if { var(txn.agree_fast) -m found }
     use_backend %%[var(txn.synroute_backend)]
     default_backend main
-]], config, config, root, ROUTER_PORT))
+]], config, config, root, ROUTER_PORT, fast_lines))
 
 local pools = { { "main", eng.dep.main.host or "127.0.0.1", eng.dep.main.port } }
 local names = {}
