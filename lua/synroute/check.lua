@@ -143,11 +143,8 @@ local function print_summary(cfg, dep)
 end
 
 function M.main(argv)
-    local p = M.parser()
-    local opts, err = cmdline.parse(p, argv or {})
-    if opts and opts.help then return cmdline.help(p) end
-    if opts then opts, err = M.check_version_options(opts) end
-    if not opts then return cmdline.usage_error(p, err) end
+    local opts, code = cmdline.read(M.parser(), argv, M.check_version_options)
+    if not opts then return code end
     local cfg = opts.config
     opts.out = io.stdout
     local dep, problems, dep2 = M.run(cfg, opts)

@@ -126,11 +126,8 @@ function M.explain_parser()
 end
 
 function M.explain(args)
-    local p = M.explain_parser()
-    local o, err = cmdline.parse(p, args)
-    if o and o.help then return cmdline.help(p) end
-    if o then o, err = check_explain(o) end
-    if not o then return cmdline.usage_error(p, err) end
+    local o, code = cmdline.read(M.explain_parser(), args, check_explain)
+    if not o then return code end
     local api = require("synroute.api")
     local json = require("synroute.json")
     local new_opts = { version = o.synapse_version, routes = o.routes }
@@ -168,13 +165,12 @@ function M.routes_parser()
 end
 
 function M.routes(argv)
-    local p = M.routes_parser()
-    local o, err = cmdline.parse(p, argv)
-    if o and o.help then return cmdline.help(p) end
-    if o and not o.explain_table then o, err = nil, "give --explain-table" end
-    if not o then return cmdline.usage_error(p, err) end
-    local eng
-    eng, err = require("synroute.api").new({ version = o.synapse_version, routes = o.routes })
+    local o, code = cmdline.read(M.routes_parser(), argv, function(x)
+        if not x.explain_table then return nil, "give --explain-table" end
+        return x
+    end)
+    if not o then return code end
+    local eng, err = require("synroute.api").new({ version = o.synapse_version, routes = o.routes })
     local set
     if eng then
         local pats, methods, ids = {}, {}, {}

@@ -11,6 +11,9 @@
 --   local o, err = cmdline.parse(p, argv)
 --     o           the options (argparse's result table); o.help: -h/--help was given
 --     nil, err    a usage error: cmdline.usage_error(p, err) prints it, returns 2
+--   local o, code = cmdline.read(p, argv [, check])   -- all of that at once:
+--     o           the options, checked by check(o) -> o | nil, message
+--     nil, code   help was printed (0) or a usage error (2)
 --
 -- Forms: "--name VALUE", "--name=VALUE", "-xVALUE", "-x VALUE", flags, and
 -- "--" after which everything is an argument. -h/--help anywhere before
@@ -89,6 +92,17 @@ end
 function M.help(p)
     io.stdout:write(p:get_help(), "\n")
     return M.EXIT_OK
+end
+
+-- A command's options, or what to exit with: parse, answer -h/--help, run
+-- check(o) -> o | nil, message (checks across options; optional), and
+-- print a usage error. -> o | nil, exit code (0 after help, 2 on misuse)
+function M.read(p, argv, check)
+    local o, err = M.parse(p, argv or {})
+    if o and o.help then return nil, M.help(p) end
+    if o and check then o, err = check(o) end
+    if not o then return nil, M.usage_error(p, err) end
+    return o
 end
 
 return M

@@ -859,19 +859,22 @@ function M.parser()
     return p
 end
 
+-- The options that go together. -> opts | nil, message
+local function check_options(opts)
+    local err
+    opts, err = require("synroute.check").check_version_options(opts)
+    if not opts then return nil, err end
+    if opts.portable and opts.root then return nil, "give either --portable or --root, not both" end
+    if (opts.reload or opts.master_socket) and (not opts.outfile or opts.outfile == "-") then
+        return nil, "--reload and --master-socket need -o FILE"
+    end
+    if opts.master_socket then opts.reload = true end
+    return opts
+end
+
 -- argv -> opts | nil, exit code (the message is written)
 local function parse_args(argv)
-    local p = M.parser()
-    local opts, err = cmdline.parse(p, argv)
-    if opts and opts.help then return nil, cmdline.help(p) end
-    if opts then opts, err = require("synroute.check").check_version_options(opts) end
-    if opts and opts.portable and opts.root then opts, err = nil, "give either --portable or --root, not both" end
-    if opts and (opts.reload or opts.master_socket) and (not opts.outfile or opts.outfile == "-") then
-        opts, err = nil, "--reload and --master-socket need -o FILE"
-    end
-    if opts and opts.master_socket and not opts.reload then opts.reload = true end
-    if not opts then return nil, cmdline.usage_error(p, err) end
-    return opts
+    return cmdline.read(M.parser(), argv, check_options)
 end
 
 -- The target HAProxy and its Lua (synroute.target) | nil (the message is written).

@@ -392,13 +392,21 @@ local function names(list)
     return table.concat(out, ", ")
 end
 
-function M.drain(o, env)
+-- The runtime API's context and the stat rows of worker o.arg, for drain
+-- and ready. -> ctx, rows (one per backend the worker serves in) | nil, exit code
+local function worker_rows(cmd, o, env)
     local ctx, err = context(o, env, false)
-    if not ctx then return fail("drain: " .. err) end
+    if not ctx then return nil, fail(cmd .. ": " .. err) end
     local rows, rerr = stat_rows(ctx)
-    if not rows then return fail("drain: " .. rerr) end
+    if not rows then return nil, fail(cmd .. ": " .. rerr) end
     local mine = rows_of(rows, o.arg)
-    if #mine == 0 then return unknown_worker(rows, o.arg) end
+    if #mine == 0 then return nil, unknown_worker(rows, o.arg) end
+    return ctx, mine
+end
+
+function M.drain(o, env)
+    local ctx, mine = worker_rows("drain", o, env)
+    if not ctx then return mine end
     local alone = stranded(mine)
     if #alone > 0 and not o.force then
         return fail("drain: refusing to drain " .. o.arg .. ": it is the only server left in pool(s) " ..
@@ -426,19 +434,15 @@ function M.drain(o, env)
 end
 
 function M.ready(o, env)
-    local ctx, err = context(o, env, false)
-    if not ctx then return fail("ready: " .. err) end
-    local rows, rerr = stat_rows(ctx)
-    if not rows then return fail("ready: " .. rerr) end
-    local mine = rows_of(rows, o.arg)
-    if #mine == 0 then return unknown_worker(rows, o.arg) end
+    local ctx, mine = worker_rows("ready", o, env)
+    if not ctx then return mine end
     local bad = {}
     for _, m in ipairs(mine) do
         local ok, serr = set_state(ctx, m.be.name, m.row.svname, "ready")
         if not ok then bad[#bad + 1] = serr end
     end
     if #bad > 0 then return fail("ready: " .. table.concat(bad, "; ")) end
-    rows = stat_rows(ctx) or {}
+    local rows = stat_rows(ctx) or {}
     local states = {}
     for _, m in ipairs(rows_of(rows, o.arg)) do
         states[#states + 1] = m.be.name .. " " .. ((m.row.status or "?"):match("^%S+"))

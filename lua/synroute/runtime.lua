@@ -334,26 +334,29 @@ function M.parse_servers_state(text)
     return rows
 end
 
+-- fn(line, capture) for every line of text that matches pat.
+local function each_match(text, pat, fn)
+    for _, l in ipairs(lines(text)) do
+        local c = l:match(pat)
+        if c then fn(l, c) end
+    end
+end
+
 -- `show table NAME [key K]` -> list of { key=, server_id=, server_key=, exp= }.
 function M.parse_table(text)
     local rows = {}
-    for _, l in ipairs(lines(text)) do
-        if l:match("^0x%x+:") then
-            local row = {}
-            for k, v in l:gmatch("([%w_%.%(%)]+)=(%S*)") do row[k] = v end
-            rows[#rows + 1] = row
-        end
-    end
+    each_match(text, "^0x%x+:", function(l)
+        local row = {}
+        for k, v in l:gmatch("([%w_%.%(%)]+)=(%S*)") do row[k] = v end
+        rows[#rows + 1] = row
+    end)
     return rows
 end
 
 -- `show table` (no name) -> set of table names.
 function M.parse_tables(text)
     local names = {}
-    for _, l in ipairs(lines(text)) do
-        local n = l:match("^# table: ([^,]+),")
-        if n then names[n] = true end
-    end
+    each_match(text, "^# table: ([^,]+),", function(_, n) names[n] = true end)
     return names
 end
 
