@@ -114,14 +114,15 @@ grep -q 'token-file' <<<"$out" || why="${why:+$why; }no hint: $(head -1 <<<"$out
 check show/token-on-command-line-refused "$why"
 
 # --- drain with a long poll in flight. The user pinned to synchrotron-2
-# (tracked in sync, checked in generic) holds a /sync for 8 s.
+# (tracked in sync, checked in generic) holds a /sync for 20 s (long enough for
+# the checks below on a loaded machine before drain --wait is called).
 X=synchrotron-2
 U=""; for u in "${!who[@]}"; do [ "${who[$u]}" = $X ] && U=$u && break; done
 [ -n "$U" ] || { fail drain/setup "no user pinned to $X"; exit 1; }
 tokU=$(standin token "$U")
-HOLD=8   # seconds the long poll is held
+HOLD=20   # seconds the long poll is held
 t_poll=$(date +%s.%N)
-curl -s -o /dev/null -m 20 -w '%{http_code} %header{x-worker} %{time_total}\n' \
+curl -s -o /dev/null -m 40 -w '%{http_code} %header{x-worker} %{time_total}\n' \
     -H "Authorization: Bearer $tokU" "$base$S?since=s2&timeout=30000&hold=${HOLD}000" > "$tmp/poll.out" &
 poll=$!
 sleep 0.5
@@ -153,7 +154,7 @@ out=$(syn show "@$U:example.org")
 check drain/show-keeps-pin "$(awk '$1 == "sync"' <<<"$out" | grep -q "$X (pinned.*MAINT" || echo "$out")"
 
 t_call=$(date +%s.%N)
-out=$(syn drain $X --wait 20s 2>&1); rc=$?
+out=$(timeout 60 "$root/bin/synroute" drain $X --wait 40s 2>&1); rc=$?   # longer than syn's 20 s
 t_ret=$(date +%s.%N)
 wait "$poll"
 read -r pcode pworker ptime < "$tmp/poll.out"
