@@ -552,7 +552,7 @@ local function frontend_rules(dep, opts, out)
     L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)")
     L("http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }")
     if dep.mas and dep.mas.resolve then
-        L("http-request lua.synroute_mas if { var(txn.synroute_class) -m str sync initial_sync } { req.fhdr(authorization) -m beg \"Bearer mat_\" } || { var(txn.synroute_class) -m str sync initial_sync } { url_param(access_token) -m beg mat_ }")
+        L("http-request lua.synroute_mas if { var(txn.synroute_class) -m str sync initial_sync } { req.fhdr(authorization) -m beg \"Bearer mat_\" } || { var(txn.synroute_class) -m str sync initial_sync } { url_param(access_token),url_dec -m beg mat_ }")
     end
     L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
         " if { var(txn.synroute_class) -m str blocked }")
