@@ -465,12 +465,14 @@ local function method_rules(L)
         " if METH_CONNECT || METH_TRACE")
 end
 
--- Path normalisation, gated by one substring test on the path.
+-- Path normalisation, gated by a test on the path.
 local function normalise_rules(L)
     L("# 1. Normalise the request before anything looks at it (docs/request-targets.md).")
-    L("#    The path only: one substring test (\"//\", \"/.\", \"%\" or a backslash) decides")
-    L("#    whether any rule can change it; most requests have none and skip the rest.")
-    L("acl synroute_odd_target path -m sub // /. % \\\\")
+    L("#    The path only: \"//\", \"/.\", a backslash, or a \"%\" escape other than %21 %23 %24")
+    L("#    %3A %40 (! # $ : @ of Matrix IDs, which no rule below changes) decides whether any")
+    L("#    rule can change it; most requests have none and skip the rest.")
+    L("acl synroute_odd_target path -m sub // /. \\\\")
+    L("acl synroute_odd_target path -m reg %(?!21|23|24|3A|40)")
     L("http-request set-var(txn.synroute_norm) bool(1) if synroute_odd_target")
     L("#    The strict rules must not see the query (Synapse accepts a bad escape there):")
     L("#    it is set aside and put back. Escapes of unreserved characters are decoded")

@@ -41,6 +41,11 @@ GET /..
 GET /a/.b/..c/...
 GET /_matrix/client/v3/%73ync
 GET /_matrix/client/v3/rooms/%21abc%3aexample.org/send/m.room.message/1
+GET /_matrix/client/v3/rooms/%21abc%3Aexample.org/send/m.room.message/1
+GET /_matrix/client/v3/rooms/%21abc%3Aexample.org/%2e%2e/%2e%2e/%2e%2e/%2e%2e/_synapse/admin/v1/rooms
+GET /_matrix/client/v3/rooms/%21abc%3Aexample.org/%ZZ
+GET /_matrix/client/v3/rooms/%21abc%3Aexample.org%2F..%2F/messages
+GET /_matrix/client/v3/profile/%40a%3Ahs%24%23/%61vatar_url
 GET /_matrix/%2e%2e/x
 GET /_matrix/%2E/x
 GET /x/%7e%2d%5F%41%7a%30
