@@ -80,24 +80,32 @@ want() {   # series expected-delta -> message if different
     d=$(delta "$1")
     [ "$d" = "$2" ] || echo "$1 rose by $d, want $2;"
 }
-why=""
-why+=$(want 'synroute_requests_total{class="sync",pool="sync"}' 7)
-why+=$(want 'synroute_requests_total{class="media",pool="main"}' 3)
-why+=$(want 'synroute_requests_total{class="messages",pool="messages"}' 2)
-why+=$(want 'synroute_requests_total{class="event_send",pool="event_send"}' 1)
-why+=$(want 'synroute_requests_total{class="typing",pool="typing"}' 1)
+wants() {   # lines "series expected-delta" on stdin -> the messages of want
+    local series n
+    while read -r series n; do want "$series" "$n"; done
+}
+why=$(wants <<'EOF'
+synroute_requests_total{class="sync",pool="sync"} 7
+synroute_requests_total{class="media",pool="main"} 3
+synroute_requests_total{class="messages",pool="messages"} 2
+synroute_requests_total{class="event_send",pool="event_send"} 1
+synroute_requests_total{class="typing",pool="typing"} 1
+EOF
+)
 # every other series unchanged: the sum of all requests rose by exactly 14
 total() { awk '$1 ~ /^synroute_requests_total\{/ { s += $2 } END { print s + 0 }' "$1"; }
 d=$(( $(total "$tmp/after.txt") - $(total "$tmp/before.txt") ))
 [ "$d" = 14 ] || why+="all requests rose by $d, want 14;"
 check classes/requests "$why"
 
-why=""
-why+=$(want 'synroute_errors_total{class="messages",pool="messages",code="4xx"}' 2)
-why+=$(want 'synroute_errors_total{class="event_send",pool="event_send",code="5xx"}' 1)
-why+=$(want 'synroute_errors_total{class="sync",pool="sync",code="4xx"}' 0)
-why+=$(want 'synroute_errors_total{class="sync",pool="sync",code="5xx"}' 0)
-why+=$(want 'synroute_errors_total{class="media",pool="main",code="4xx"}' 0)
+why=$(wants <<'EOF'
+synroute_errors_total{class="messages",pool="messages",code="4xx"} 2
+synroute_errors_total{class="event_send",pool="event_send",code="5xx"} 1
+synroute_errors_total{class="sync",pool="sync",code="4xx"} 0
+synroute_errors_total{class="sync",pool="sync",code="5xx"} 0
+synroute_errors_total{class="media",pool="main",code="4xx"} 0
+EOF
+)
 grep -q '^synroute_errors_total{class="sync",pool="sync",code="5xx"} 0$' "$tmp/after.txt" ||
     why+="no zero 5xx series for sync;"
 check classes/errors "$why"
