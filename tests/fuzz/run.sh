@@ -17,7 +17,7 @@
 #                  the router, rset and rsetpat corpora together (libFuzzer
 #                  mode only; needs llvm-profdata and llvm-cov)
 #   BENCH_DIR      where a benchmark mix.tsv may be found for extra seeds
-#                  (default: <repo>/../shared/bench; absent is fine)
+#                  (default: the Makefile's BENCH_DIR default; absent is fine)
 #
 # Targets: xmatrix token query path b64 yaml (fuzz_targets.c, the parsers)
 # and router rset rsetpat (fuzz_router.c, the decision and the regex set
