@@ -576,14 +576,5 @@ static void fuzz_rsetpat(const uint8_t *data, size_t size)
     for (size_t k = 0; k < ns; k++) free(subj[k]);
 }
 
-#ifndef FUZZ_TARGET
-#error "build with -DFUZZ_TARGET=router|rset|rsetpat"
-#endif
-#define CAT_(a, b) a##b
-#define CAT(a, b)  CAT_(a, b)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    CAT(fuzz_, FUZZ_TARGET)(data, size);
-    return 0;
-}
+/* targets: router|rset|rsetpat */
+#include "fuzz_main.h"

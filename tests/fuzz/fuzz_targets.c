@@ -247,14 +247,5 @@ static void fuzz_yaml(const uint8_t *data, size_t size)
     free(s);
 }
 
-#ifndef FUZZ_TARGET
-#error "build with -DFUZZ_TARGET=xmatrix|token|query|path|b64|yaml"
-#endif
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    CAT(fuzz_, FUZZ_TARGET)(data, size);
-    return 0;
-}
+/* targets: xmatrix|token|query|path|b64|yaml */
+#include "fuzz_main.h"
