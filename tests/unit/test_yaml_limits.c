@@ -63,10 +63,22 @@ static size_t nest(char *buf, size_t o, int n, const char *inner)
     return o;
 }
 
+/* "a: &a" 200 levels around x, "b:" `around` levels around *a; loaded as
+ * deep.yaml */
+static sr_ydoc *load_deep_alias(int around, char *err, size_t errlen)
+{
+    char buf[2048];
+    size_t o = (size_t)sprintf(buf, "a: &a ");
+    o = nest(buf, o, 200, "x");
+    o += (size_t)sprintf(buf + o, "\nb: ");
+    o = nest(buf, o, around, "*a");
+    buf[o++] = '\n';
+    return sr_yaml_load_string(buf, o, "deep.yaml", NULL, err, errlen);
+}
+
 static void test_depth_through_aliases(void)
 {
-    char err[256], buf[2048];
-    size_t o;
+    char err[256];
     sr_ydoc *d;
     d = load_lim("a: &x [[1]]\nb: [[*x]]\nc: x\n", 0, 0, 0, err, sizeof err);
     CHECK("yaml_limits/depth_counts_aliases", d && sr_ydoc_size(d).depth == 5);
@@ -76,20 +88,10 @@ static void test_depth_through_aliases(void)
     sr_ydoc_free(d);
     /* 200 levels anchored, then 55 (in the root map: 256 in all) around an
      * alias to them: at the limit, loads; 56 around it: refused there */
-    o = (size_t)sprintf(buf, "a: &a ");
-    o = nest(buf, o, 200, "x");
-    o += (size_t)sprintf(buf + o, "\nb: ");
-    o = nest(buf, o, 55, "*a");
-    buf[o++] = '\n';
-    d = sr_yaml_load_string(buf, o, "deep.yaml", NULL, err, sizeof err);
+    d = load_deep_alias(55, err, sizeof err);
     CHECK("yaml_limits/depth_256_through_alias_loads", d && sr_ydoc_size(d).depth == 256);
     sr_ydoc_free(d);
-    o = (size_t)sprintf(buf, "a: &a ");
-    o = nest(buf, o, 200, "x");
-    o += (size_t)sprintf(buf + o, "\nb: ");
-    o = nest(buf, o, 56, "*a");
-    buf[o++] = '\n';
-    d = sr_yaml_load_string(buf, o, "deep.yaml", NULL, err, sizeof err);
+    d = load_deep_alias(56, err, sizeof err);
     CHECK_STR("yaml_limits/depth_257_through_alias_refused", err, d ? 0 : strlen(err),
               "deep.yaml:2:60: alias *a nests the document deeper than 256 levels");
 }
