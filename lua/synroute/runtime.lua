@@ -92,7 +92,9 @@ M.SCHEMA = { expect = "expected a mapping with socket, mode and group", keys = {
     group = { check = check_group, default = M.DEFAULT_GROUP },
 } }
 
-M.DEFAULTS = { socket = M.DEFAULT_SOCKET, mode = M.DEFAULT_MODE, group = M.DEFAULT_GROUP }
+-- The settings when synroute.yaml has no `runtime:` (the schema's defaults).
+M.DEFAULTS = {}
+for k, e in pairs(M.SCHEMA.keys) do M.DEFAULTS[k] = e.default end
 
 -- The peers setting when synroute.yaml has none: one local peer, so that a
 -- reload hands the stick tables to the new process.
