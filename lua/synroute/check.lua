@@ -9,7 +9,6 @@ local cmdline = require("synroute.cmdline")
 local config = require("synroute.config")
 local routes = require("synroute.routes")
 local values = require("synroute.values")
-local yamlfile = require("synroute.yamlfile")
 
 local M = {}
 
@@ -19,7 +18,7 @@ local function version_source(dep, opts)
     if opts and opts.synapse_version then
         return dep.file .. ":1", "--synapse-version " .. v
     end
-    return yamlfile.where(dep.file, "synapse_version"), "synapse_version \"" .. v .. "\""
+    return dep.synapse_version_at, "synapse_version \"" .. v .. "\""
 end
 
 -- The first release whose workers serve requests of class `class`.

@@ -251,6 +251,8 @@ local function assemble(path, s, at, m, p, report)
                   warnings = report.warnings }
     for _, k in ipairs(SETTINGS) do dep[k] = s[k] end
     dep.peers = peers_of(s, at, report)
+    -- "<dep.file>:<line>" of synapse_version (line 1 when absent), for messages
+    dep.synapse_version_at = dep.file .. ":" .. (at("synapse_version"):match(":(%d+)$") or "1")
     dep.hash_secret, dep.hash_secret_source = hash_secret(s, m, path, report)
     dep.main = main_record(m, report)
     summary(m, p, dep)

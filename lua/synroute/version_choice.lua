@@ -20,7 +20,6 @@ local paths = require("synroute.paths")
 local policy = require("synroute.policy")
 local probe = require("synroute.probe")
 local routes = require("synroute.routes")
-local yamlfile = require("synroute.yamlfile")
 
 local M = {}
 
@@ -95,7 +94,7 @@ local function probed(dep, doc, got, out)
         " (routes of " .. use .. ")")
     if note then say(out, "warning: probe: " .. note) end
     local configured = dep.synapse_version
-    local where = yamlfile.where(dep.file, "synapse_version")
+    local where = dep.synapse_version_at
     if configured == nil then
         say(out, "warning: " .. where .. ": synapse_version is not set; the running Synapse is " ..
             got.raw .. ": using " .. use)
@@ -116,7 +115,7 @@ function M.choose(dep, opts)
         return true
     end
     if dep.synapse_version and not opts.probe then
-        local line = yamlfile.where(dep.file, "synapse_version"):match(":(%d+)$")
+        local line = dep.synapse_version_at:match(":(%d+)$")
         dep.synapse_version_source = "set in " .. (dep.file:match("([^/]*)$") or dep.file) ..
             (line and line ~= "1" and (" line " .. line) or "")
         return true

@@ -13,8 +13,6 @@
 --                                   for a string or a list of strings (null: {})
 --   report:problem(where, msg), report:warn(where, msg)
 --   report.problems, report.warnings   lists of "where: msg"
---   yamlfile.where(file, key)    -> "file:line" of a top-level key of a file
---                                   ("file:1" when absent or unreadable)
 --   yamlfile.is_null(v)          -> v is nil or YAML null
 -- Nothing here prints; a message never holds a value that may be a secret.
 
@@ -112,17 +110,6 @@ function Report:load(path, ref, what)
         return nil
     end
     return setmetatable({ file = path, root = root, pos = pos }, Doc)
-end
-
-function M.where(file, key)
-    if type(file) == "string" then
-        local root, pos = synroute.yaml_load(file)
-        local p = type(root) == "table" and pos[root]
-        if p and p.keys and p.keys[key] then
-            return file .. ":" .. tostring(p.keys[key])
-        end
-    end
-    return tostring(file) .. ":1"
 end
 
 return M

@@ -40,10 +40,9 @@ check("main_url ipv6", url({ host = "::", port = 8008 }) == "http://[::1]:8008",
 check("main_url unix", url({ path = "/run/synapse/main.sock" }) == "http://localhost /run/synapse/main.sock", url({ path = "/run/synapse/main.sock" }))
 check("main_url none", probe.main_url({ main = {} }) == nil, "")
 
--- where a key is in a YAML file
-local w = require("synroute.yamlfile").where(kit.root .. "/tests/version/conf-1.100/synroute.yaml", "synapse_version")
-check("where", w:match("conf%-1%.100/synroute%.yaml:%d+$") and not w:match(":1$"), w)
-check("where missing", require("synroute.yamlfile").where("/nonexistent.yaml", "synapse_version") == "/nonexistent.yaml:1", "")
+-- where synapse_version is, as config.load records it for messages
+local cdep = assert(require("synroute.config").load(kit.root .. "/tests/version/conf-1.100/synroute.yaml"))
+check("where", cdep.synapse_version_at:match("conf%-1%.100/synroute%.yaml:6$"), cdep.synapse_version_at)
 
 -- get: refuses what is not an http(s) URL (nothing reaches the shell)
 local body, err = probe.get("file:///etc/passwd")
