@@ -9,9 +9,10 @@
 #   write/no-check     the same result with --no-check is written (the check is
 #                      what refused it)
 #   write/no-haproxy   no haproxy binary to check with: refused, FILE untouched
-#   write/atomic       FILE is replaced by a rename (new inode); a reader that
-#                      reads it in a loop while it is rewritten 20 times only
-#                      ever sees one of the two whole versions
+#   write/atomic       FILE is replaced by a rename: a new inode, and the old
+#                      version, held open, stays whole; a reader that reads it
+#                      in a loop while it is rewritten 20 times only ever sees
+#                      one of the two whole versions
 #   reload/master      HAProxy in master-worker mode (-W -S, as Debian's unit
 #                      runs it) under load; -o FILE --reload --master-socket:
 #                      a new worker takes over, no request fails, and the new
@@ -63,6 +64,9 @@ sum_b=$(md5sum < "$cfg")
 syn haproxy "$dep" -o "$cfg" 2>/dev/null
 sum_a=$(md5sum < "$cfg")
 ino0=$(stat -c %i "$cfg")
+# hold the first version open: its inode cannot be reused while the fd is
+# open, and a rename leaves what the fd reads whole (an in-place write would not)
+exec 7<"$cfg"
 ( while [ ! -e "$tmp/stop-reader" ]; do md5sum < "$cfg"; done > "$tmp/reads" ) &
 reader=$!; pids+=($reader)
 for i in $(seq 10); do
@@ -70,10 +74,13 @@ for i in $(seq 10); do
     syn haproxy "$dep" -o "$cfg" 2>/dev/null
 done
 touch "$tmp/stop-reader"; wait "$reader" 2>/dev/null
+syn haproxy "$dep" --synapse-version 1.65 -o "$cfg" 2>/dev/null   # FILE is the other version now
 bad=$(grep -vcxF -e "$sum_a" -e "$sum_b" "$tmp/reads")
-if [ "$(stat -c %i "$cfg")" != "$ino0" ] && [ "$bad" = 0 ] && [ "$(grep -c '' "$tmp/reads")" -gt 20 ]; then
+held=$(md5sum <&7); exec 7<&-
+if [ "$(stat -c %i "$cfg")" != "$ino0" ] && [ "$held" = "$sum_a" ] && [ "$bad" = 0 ] \
+   && [ "$(grep -c '' "$tmp/reads")" -gt 20 ]; then
     ok "write/atomic ($(grep -c '' "$tmp/reads") reads, each a whole version)"
-else fail "write/atomic" "inode $ino0 -> $(stat -c %i "$cfg"), $bad of $(grep -c '' "$tmp/reads") reads were neither version"; fi
+else fail "write/atomic" "inode $ino0 -> $(stat -c %i "$cfg"), the first version $([ "$held" = "$sum_a" ] && echo intact || echo CHANGED) behind its fd, $bad of $(grep -c '' "$tmp/reads") reads were neither version"; fi
 
 # reload/master
 start_standins
