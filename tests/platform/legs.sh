@@ -155,6 +155,10 @@ for leg in $legs; do
 done
 [ "$mode" = test ] || exit 0
 echo
+# the failures again, next to the totals: a CI log is often read from its end
+for leg in $legs; do
+    [ -f "$logs/$leg-test.log" ] && grep '^FAIL' "$logs/$leg-test.log" | cut -c1-300 | head -20 | sed "s/^/==== $leg /"
+done
 for s in "${summary[@]}"; do echo "==== $s"; done
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ]
