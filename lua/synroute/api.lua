@@ -162,7 +162,7 @@ end
 
 --------------------------------------------------------------------------
 -- the string HAProxy builds:
---   set-var-fmt "%[method] %[src] %[pathq] %[req.fhdr(authorization)]"
+--   set-var-fmt "%[method] %[req.fhdr(x-forwarded-for)] %[pathq] %[req.fhdr(authorization)]"
 -- Checked against HAProxy 2.6: req.fhdr gives the LAST Authorization header
 -- (whole value, not split at commas), its value without surrounding
 -- spaces/tabs; an absent or empty header prints as nothing (AUTH empty);

@@ -547,7 +547,7 @@ local function frontend_rules(dep, opts, out)
     if dep.mas and dep.mas.resolve then
         L("#    (mas.resolve: the action after the key replaces a mat_ token's key by its user's)")
     end
-    L('http-request set-var-fmt(txn.synroute_in) "%[method] %[src] %[pathq] %[req.fhdr(authorization)]"')
+    L('http-request set-var-fmt(txn.synroute_in) "%[method] %[req.fhdr(x-forwarded-for)] %[pathq] %[req.fhdr(authorization)]"')
     L("http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute")
     L("http-request unset-var(txn.synroute_in)")
     L("http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)")

@@ -172,11 +172,13 @@ frontend router
     bind 127.0.0.1:%d
     # the case's source address (HAProxy sees 127.0.0.1 otherwise)
     http-request set-src req.hdr(x-agree-src) if { req.hdr(x-agree-src) -m found }
+    # step 0 of the generated frontend: the converter reads the address back from it
+    http-request set-header X-Forwarded-For %%[src]
     # the native fast paths `synroute haproxy` generates for this deployment;
     # the converter decides only what they leave (X-Synroute-Fast names them)
 %s
     http-request set-var(txn.agree_fast) var(txn.synroute) if { var(txn.synroute) -m found }
-    http-request set-var-fmt(txn.synroute_in) "%%[method] %%[src] %%[pathq] %%[req.fhdr(authorization)]" if !{ var(txn.agree_fast) -m found }
+    http-request set-var-fmt(txn.synroute_in) "%%[method] %%[req.fhdr(x-forwarded-for)] %%[pathq] %%[req.fhdr(authorization)]" if !{ var(txn.agree_fast) -m found }
     http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute if !{ var(txn.agree_fast) -m found }
     http-request unset-var(txn.synroute_in)
     http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)
