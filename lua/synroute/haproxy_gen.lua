@@ -297,7 +297,7 @@ local function per_user_rules(dep, L)
     L("# one table per class; over the limit: Matrix 429 with Retry-After")
     for _, c in ipairs(names) do
         local r = per[c]
-        local cond = "{ var(txn.synroute_class) -m str " .. c .. " } { var(txn.synroute_key) -m found }"
+        local cond = "{ var(txn.synroute),field(2,|) -m str " .. c .. " } { var(txn.synroute_key) -m found }"
         L("http-request track-sc0 var(txn.synroute_key) table " .. rate_table(c) .. " if " .. cond)
         L("http-request return status 429 content-type application/json hdr Retry-After " .. r.secs ..
             " string '" .. limit_body("Too many " .. c .. " requests, try again later", r.secs) .. "' if " .. cond ..
@@ -423,8 +423,7 @@ local function fast_media(dep, eng, R)
 end
 
 -- The fast paths of a deployment, probed against its engine: their acl
--- and http-request lines (without the shared tail that copies the decision
--- into txn.synroute_backend/_class and allows the request), and the
+-- and http-request lines (without the shared `allow` after them), and the
 -- decisions they can set ("backend|class|"), for tests/e2e/agree.sh.
 function M.fast_paths(dep, eng)
     local acls, rules, decided = {}, {}, {}
@@ -451,8 +450,6 @@ local function fast_path_rules(dep, opts, L)
     L("#    normalisation leaves them unchanged; docs/design.md \"Cost\")")
     for _, s in ipairs(acls) do L(s) end
     for _, s in ipairs(rules) do L(s) end
-    L("http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|) if { var(txn.synroute) -m found }")
-    L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|) if { var(txn.synroute) -m found }")
     L("http-request allow if { var(txn.synroute) -m found }")
 end
 
@@ -543,32 +540,31 @@ local function frontend_rules(dep, opts, out)
     fast_path_rules(dep, opts, L)
     normalise_rules(L)
     internal_rules(dep, L)
-    L("# 3. One Lua converter decides backend|class|hkey (docs/design.md)")
+    L("# 3. One Lua converter decides backend|class|hkey (docs/design.md); the rules after it")
+    L("#    read the backend and the class as fields of txn.synroute, the key from a var of its own")
     if dep.mas and dep.mas.resolve then
         L("#    (mas.resolve: the action after the key replaces a mat_ token's key by its user's)")
     end
     L('http-request set-var-fmt(txn.synroute_in) "%[method] %[req.fhdr(x-forwarded-for)] %[pathq] %[req.fhdr(authorization)]"')
     L("http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute")
     L("http-request unset-var(txn.synroute_in)")
-    L("http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)")
-    L("http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)")
     L("http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }")
     if dep.mas and dep.mas.resolve then
-        L("http-request lua.synroute_mas if { var(txn.synroute_class) -m str sync initial_sync } { req.fhdr(authorization) -m beg \"Bearer mat_\" } || { var(txn.synroute_class) -m str sync initial_sync } { url_param(access_token),url_dec -m beg mat_ }")
+        L("http-request lua.synroute_mas if { var(txn.synroute),field(2,|) -m str sync initial_sync } { req.fhdr(authorization) -m beg \"Bearer mat_\" } || { var(txn.synroute),field(2,|) -m str sync initial_sync } { url_param(access_token),url_dec -m beg mat_ }")
     end
     L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
-        " if { var(txn.synroute_class) -m str blocked }")
+        " if { var(txn.synroute),field(2,|) -m str blocked }")
     per_user_rules(dep, L)
     if opts.test_headers then
         L("# test mode only: tell the client which backend served it")
-        L("http-response set-header X-Synroute-Backend %[var(txn.synroute_backend)]")
-        L("http-response set-header X-Synroute-Class %[var(txn.synroute_class)]")
+        L("http-response set-header X-Synroute-Backend %[var(txn.synroute),field(1,|)]")
+        L("http-response set-header X-Synroute-Class %[var(txn.synroute),field(2,|)]")
     end
     L("# an absent or unknown backend name falls through to default_backend (main)")
-    L("use_backend %[var(txn.synroute_backend)]")
+    L("use_backend %[var(txn.synroute),field(1,|)]")
 end
 
-local LOG_FORMAT = '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %HM %HPO class=%[var(txn.synroute_class)] backend=%[var(txn.synroute_backend)]"'
+local LOG_FORMAT = '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %HM %HPO class=%[var(txn.synroute),field(2,|)] backend=%[var(txn.synroute),field(1,|)]"'
 
 local function frontend_section(dep, opts, out)
     out[#out + 1] = "frontend synapse"

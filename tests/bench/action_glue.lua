@@ -10,8 +10,7 @@ core.register_action("synroute_action", { "http-req" }, function(txn)
     local f = txn.f
     local auth = f:req_fhdr("authorization") or ""
     local out = route(router, f:method() .. " " .. f:src() .. " " .. f:pathq() .. " " .. auth)
-    local be, cls, key = out:match("^([^|]*)|([^|]*)|(.*)$")
-    txn:set_var("txn.synroute_backend", be)
-    txn:set_var("txn.synroute_class", cls)
-    if key ~= "" then txn:set_var("txn.synroute_key", key) end
+    local key = out:match("^[^|]*|[^|]*|(.*)$")
+    txn:set_var("txn.synroute", out)
+    if key and key ~= "" then txn:set_var("txn.synroute_key", key) end
 end, 0)

@@ -59,7 +59,7 @@ cfg=$ROOT/examples/bench/haproxy.cfg
 awk -v glue="$ROOT/tests/bench/action_glue.lua" '
     /lua-load(-per-thread)? .*haproxy.lua/ { print; print "    " $1 " \"" glue "\""; next }
     /set-var-fmt\(txn.synroute_in\)/ { print "    http-request lua.synroute_action"; next }
-    /var\(txn.synroute_in\)|unset-var\(txn.synroute_in\)|field\([123],\|\)/ && !/-m found \}/ { next }
+    /var\(txn.synroute_in\)|set-var\(txn.synroute_key\) +var\(txn.synroute\),field\(3,\|\)/ { next }
     { print }' "$cfg" > "$tmp/action.cfg"
 echo
 echo "== instructions per request (instr.sh of the shared benchmark, ${BENCH_ROUNDS:-3} rounds; $(haproxy -v | head -1 | cut -d' ' -f1-3))"

@@ -54,7 +54,7 @@ for b in main blocked sync initial_sync federation federation_send client encryp
          presence push_rules device_lists thread_subscriptions admin generic appservice; do
     backends="$backends
 backend $b
-    http-request return status 200 content-type text/plain lf-string \"$b|%[var(txn.synroute_class)]|%[var(txn.synroute_key)]\\n\""
+    http-request return status 200 content-type text/plain lf-string \"$b|%[var(txn.synroute),field(2,|)]|%[var(txn.synroute_key)]\\n\""
 done
 
 glue_cfg() {   # path of the glue -> a config with the converter rules only
@@ -71,10 +71,8 @@ frontend f
     http-request set-var-fmt(txn.synroute_in) "%[method] %[src] %[pathq] %[req.fhdr(authorization)]"
     http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute
     http-request unset-var(txn.synroute_in)
-    http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)
-    http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)
     http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }
-    use_backend %[var(txn.synroute_backend)]
+    use_backend %[var(txn.synroute),field(1,|)]
     default_backend main
 $backends
 CFG

@@ -43,7 +43,7 @@ grep -q "^frontend synroute_metrics" "$tmp/a.cfg" || { fail setup "no metrics fr
 # every backend (main, each pool) starts with the tracking line
 where=$(awk '/^(frontend|backend|listen) / { px = $2 } /lua\.synroute_metrics/ { print px }' "$tmp/a.cfg" | sort -u)
 untracked=$(awk '/^backend / { if (be != "" && !t) print be; be = $2; t = 0; first = 1; next }
-    first && NF { t = ($0 ~ /^    http-request track-sc2 be_name,concat\(\|,txn\.synroute_class\) table synroute_classes$/); first = 0 }
+    first && NF { t = ($0 ~ /^    http-request track-sc2 var\(txn\.synroute\),field\(1,\|,2\) table synroute_classes$/); first = 0 }
     END { if (be != "" && !t) print be }' "$tmp/a.cfg" | grep -vE '^synroute_(classes|rate_)' | tr '\n' ' ')
 check generated "$([ "$where" = synroute_metrics ] || echo "lua.synroute_metrics used in: $where;")$([ -z "$untracked" ] || echo "backends without the tracking line first: $untracked")"
 start_standins

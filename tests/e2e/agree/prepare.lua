@@ -181,15 +181,13 @@ frontend router
     http-request set-var-fmt(txn.synroute_in) "%%[method] %%[req.fhdr(x-forwarded-for)] %%[pathq] %%[req.fhdr(authorization)]" if !{ var(txn.agree_fast) -m found }
     http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute if !{ var(txn.agree_fast) -m found }
     http-request unset-var(txn.synroute_in)
-    http-request set-var(txn.synroute_backend) var(txn.synroute),field(1,|)
-    http-request set-var(txn.synroute_class)   var(txn.synroute),field(2,|)
     http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }
-    http-request deny deny_status 404 if { var(txn.synroute_class) -m str blocked }
-    http-after-response set-header X-Synroute-Class %%[var(txn.synroute_class)]
-    http-after-response set-header X-Synroute-Backend %%[var(txn.synroute_backend)]
+    http-request deny deny_status 404 if { var(txn.synroute),field(2,|) -m str blocked }
+    http-after-response set-header X-Synroute-Class %%[var(txn.synroute),field(2,|)]
+    http-after-response set-header X-Synroute-Backend %%[var(txn.synroute),field(1,|)]
     http-after-response set-header X-Synroute-Key %%[var(txn.synroute_key)]
     http-after-response set-header X-Synroute-Fast %%[var(txn.agree_fast)] if { var(txn.agree_fast) -m found }
-    use_backend %%[var(txn.synroute_backend)]
+    use_backend %%[var(txn.synroute),field(1,|)]
     default_backend main
 ]], config, config, root, ROUTER_PORT, fast_lines))
 
