@@ -578,7 +578,9 @@ end
 
 -- metrics: every backend counts its requests per class (synroute.metrics)
 local function metrics_track(dep, out)
-    if dep.metrics then out[#out + 1] = "    " .. metrics.TRACK_LINE end
+    if dep.metrics then
+        for _, l in ipairs(metrics.TRACK_LINES) do out[#out + 1] = "    " .. l end
+    end
 end
 
 -- metrics: the frontend that serves them and the counters' table

@@ -3,8 +3,8 @@
 --
 -- Per request, HAProxy alone counts: every backend the generator writes
 -- tracks the request in one stick table (TABLE), keyed "<pool>|<class>"
--- (the first two fields of the decision, txn.synroute), storing requests, 4xx,
--- 5xx and the request rate over one minute (TRACK_LINE, TABLE_LINE). No Lua
+-- (the backend's own name and the decision's class), storing requests, 4xx,
+-- 5xx and the request rate over one minute (TRACK_LINES, TABLE_LINE). No Lua
 -- runs per request. On a scrape, the Lua service `lua.synroute_metrics`
 -- (registered by the glue, lua/synroute/haproxy.lua) dumps that table in
 -- Prometheus' text format (render).
@@ -23,9 +23,14 @@ M.FRONTEND = "synroute_metrics"
 M.SERVICE = "synroute_metrics"
 -- sc2: sc0 is limits.per_user's in the frontend; a counter already tracked
 -- by the frontend would not be tracked again here.
--- The key is "backend|class", the first two fields of the decision: every
--- backend a decision can name exists in the generated configuration.
-M.TRACK_LINE = "http-request track-sc2 var(txn.synroute),field(1,|,2) table " .. M.TABLE
+-- The key is "<this backend>|<class>": the backend that serves the request
+-- (be_name, also when the decision named another one) and the class, copied
+-- here from the decision (only with metrics: the frontend keeps no class
+-- var). No decision (Lua failed): "<backend>|", shown as class="none".
+M.TRACK_LINES = {
+    "http-request set-var(txn.synroute_class) var(txn.synroute),field(2,|)",
+    "http-request track-sc2 be_name,concat(|,txn.synroute_class) table " .. M.TABLE,
+}
 M.TABLE_LINE = "stick-table type string len 64 size 2k store http_req_cnt,http_err_cnt,http_fail_cnt,http_req_rate(1m)"
 
 -- name, type, help; the order of the output

@@ -40,10 +40,11 @@ standin_part() {
 gen_cfg a
 grep -q "^frontend synroute_metrics" "$tmp/a.cfg" || { fail setup "no metrics frontend in the generated config"; exit 1; }
 # no Lua per request: the service appears only in the metrics frontend, and
-# every backend (main, each pool) starts with the tracking line
+# every backend (main, each pool) starts with the two tracking lines
 where=$(awk '/^(frontend|backend|listen) / { px = $2 } /lua\.synroute_metrics/ { print px }' "$tmp/a.cfg" | sort -u)
-untracked=$(awk '/^backend / { if (be != "" && !t) print be; be = $2; t = 0; first = 1; next }
-    first && NF { t = ($0 ~ /^    http-request track-sc2 var\(txn\.synroute\),field\(1,\|,2\) table synroute_classes$/); first = 0 }
+untracked=$(awk '/^backend / { if (be != "" && !t) print be; be = $2; t = 0; first = 1; second = 0; next }
+    first && NF { t = ($0 ~ /^    http-request set-var\(txn\.synroute_class\) var\(txn\.synroute\),field\(2,\|\)$/); first = 0; second = t; next }
+    second && NF { t = ($0 ~ /^    http-request track-sc2 be_name,concat\(\|,txn\.synroute_class\) table synroute_classes$/); second = 0 }
     END { if (be != "" && !t) print be }' "$tmp/a.cfg" | grep -vE '^synroute_(classes|rate_)' | tr '\n' ' ')
 check generated "$([ "$where" = synroute_metrics ] || echo "lua.synroute_metrics used in: $where;")$([ -z "$untracked" ] || echo "backends without the tracking line first: $untracked")"
 start_standins
