@@ -483,6 +483,10 @@ static long qparam(const char *q, size_t qlen, const char *name, char *dst, size
 /* Set d->key from (s, n) capped at sizeof(d->key) - 1; 0 if empty. */
 static int set_key(sr_decision *d, const char *kind, const char *s, size_t n)
 {
+    /* a key is a C string: it ends at a NUL byte (HAProxy never passes one
+     * in a header or a path, but the module may be given any bytes) */
+    const char *nul = memchr(s, '\0', n);
+    if (nul) n = (size_t)(nul - s);
     if (n == 0) return 0;
     if (n > sizeof d->key - 1) n = sizeof d->key - 1;
     memcpy(d->key, s, n);
@@ -649,8 +653,7 @@ static void key_from_origin(const rt_req *q, sr_decision *d)
          * is up to its closing quote, as the native fast path takes it
          * (Synapse checks the signature itself) */
         const char *v = q->auth + fl, *e = memchr(v, '"', q->alen - fl);
-        set_key(d, "origin", v, e ? (size_t)(e - v) : q->alen - fl);
-        return;
+        if (set_key(d, "origin", v, e ? (size_t)(e - v) : q->alen - fl)) return;
     }
     l = q->alen ? sr_xmatrix_origin(q->auth, q->alen, kbuf, sizeof kbuf - 1) : 0;
     if (l > 0) {

@@ -221,6 +221,16 @@ static void test_decisions(void)
         CHECK("router/xmatrix_other_order", !strcmp(o.key, "remote.example"));
         CHECK_STR("router/xmatrix_hkey_is_xxh64", o.hkey, strlen(o.hkey), want);
     }
+    {
+        /* a NUL byte ends a key: an origin that starts with one is no key
+         * (found by the router fuzzer: key_kind said origin, the key was empty) */
+        static const char in[] = "PUT 192.0.2.7 /_matrix/federation/v1/send/t1 X-Matrix origin=\"\0\0\0Kk\\slaln\"";
+        sr_decision o;
+        sr_route(r, in, sizeof in - 1, &o);
+        CHECK("router/xmatrix_nul_origin_consistent",
+              !o.key[0] == !o.hkey[0] && !o.key[0] == !strcmp(o.key_kind, "none"));
+        CHECK_STR("router/xmatrix_nul_origin_src", o.key, strlen(o.key), "src:192.0.2.7");
+    }
     d = route(r, "PUT 192.0.2.7 /_matrix/federation/v1/send/1234 X-Matrix garbage");
     CHECK_STR("router/fed_send_malformed_src", d.key, strlen(d.key), "src:192.0.2.7");
     d = route(r, "GET 192.0.2.7 /_matrix/federation/v1/event/$e X-Matrix origin=a.b");
