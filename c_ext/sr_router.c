@@ -483,10 +483,6 @@ static long qparam(const char *q, size_t qlen, const char *name, char *dst, size
 /* Set d->key from (s, n) capped at sizeof(d->key) - 1; 0 if empty. */
 static int set_key(sr_decision *d, const char *kind, const char *s, size_t n)
 {
-    /* a key is a C string: it ends at a NUL byte (HAProxy never passes one
-     * in a header or a path, but the module may be given any bytes) */
-    const char *nul = memchr(s, '\0', n);
-    if (nul) n = (size_t)(nul - s);
     if (n == 0) return 0;
     if (n > sizeof d->key - 1) n = sizeof d->key - 1;
     memcpy(d->key, s, n);
@@ -653,7 +649,12 @@ static void key_from_origin(const rt_req *q, sr_decision *d)
          * is up to its closing quote, as the native fast path takes it
          * (Synapse checks the signature itself) */
         const char *v = q->auth + fl, *e = memchr(v, '"', q->alen - fl);
-        if (set_key(d, "origin", v, e ? (size_t)(e - v) : q->alen - fl)) return;
+        size_t vl = e ? (size_t)(e - v) : q->alen - fl;
+        /* (a NUL, which HAProxy never passes, is for the full parser to refuse) */
+        if (!memchr(v, '\0', vl)) {
+            set_key(d, "origin", v, vl);
+            return;
+        }
     }
     l = q->alen ? sr_xmatrix_origin(q->auth, q->alen, kbuf, sizeof kbuf - 1) : 0;
     if (l > 0) {
