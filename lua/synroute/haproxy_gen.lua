@@ -70,11 +70,11 @@ local function addr(s)
     return word(values.server_addr(s), "the address of " .. values.show(s.name or "main"))
 end
 
--- A worker's server name; a name check would refuse (a space, a control
--- character) is refused here too, though its server name would be clean.
+-- A worker's server name (values.server_name makes it a clean word); a name
+-- check would refuse (a space, a control character) is refused here too.
 local function srvname(n)
     if n:find("[%c%s]") then word(n, "the worker name") end
-    return word(values.server_name(n), "the server name of worker '" .. values.show(n) .. "'")
+    return values.server_name(n)
 end
 
 local function q(s)
@@ -114,7 +114,6 @@ end
 -- maximum (64); one state with lua-load (mas.resolve).
 
 local MODULES_MIB, RUNTIME_MIB, MAX_STATE_MIB, DEFAULT_THREADS = 1, 4, 256, 64
-M.MAX_STATE_MIB = MAX_STATE_MIB
 
 -- -> MiB of one Lua state's share | nil, error
 local function state_need(dep, version)
@@ -512,8 +511,9 @@ local function internal_rules(dep, L)
     L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
         " if synroute_internal " .. allow)
     local guard = ""
-    if #dep.admin_networks > 0 then
-        L("acl synroute_admin_net src " .. table.concat(dep.admin_networks, " "))
+    local acl = values.admin_net_acl(dep)
+    if acl then
+        L(acl)
         guard = " !synroute_admin_net"
     else
         L("#    (admin_networks is empty: nobody reaches them through the proxy)")
@@ -544,13 +544,15 @@ local function frontend_rules(dep, opts, out)
     L("#    read the backend and the class as fields of txn.synroute, the key from a var of its own")
     if dep.mas and dep.mas.resolve then
         L("#    (mas.resolve: the action after the key replaces a mat_ token's key by its user's)")
+        L("acl synroute_mat req.fhdr(authorization) -m beg \"Bearer mat_\"")
+        L("acl synroute_mat url_param(access_token),url_dec -m beg mat_")
     end
     L('http-request set-var-fmt(txn.synroute_in) "%[method] %[req.fhdr(x-forwarded-for)] %[pathq] %[req.fhdr(authorization)]"')
     L("http-request set-var(txn.synroute) var(txn.synroute_in),lua.synroute")
     L("http-request unset-var(txn.synroute_in)")
     L("http-request set-var(txn.synroute_key)     var(txn.synroute),field(3,|) if !{ var(txn.synroute) -m end | }")
     if dep.mas and dep.mas.resolve then
-        L("http-request lua.synroute_mas if { var(txn.synroute),field(2,|) -m str sync initial_sync } { req.fhdr(authorization) -m beg \"Bearer mat_\" } || { var(txn.synroute),field(2,|) -m str sync initial_sync } { url_param(access_token),url_dec -m beg mat_ }")
+        L("http-request lua.synroute_mas if { var(txn.synroute),field(2,|) -m str sync initial_sync } synroute_mat")
     end
     L("http-request return status 404 content-type application/json string " .. MATRIX_404 ..
         " if { var(txn.synroute),field(2,|) -m str blocked }")
@@ -605,11 +607,7 @@ end
 -- ring by its id, so ids must not shift when a server is added in the middle of
 -- the sorted list (that would move most keys).
 local function name_id(name, used)
-    local h = 2166136261
-    for i = 1, #name do
-        h = ((h ~ name:byte(i)) * 16777619) & 0xffffffff
-    end
-    local id = h % 999983 + 1
+    local id = values.fnv1a(name) % 999983 + 1
     while used[id] do id = id % 999983 + 1 end
     used[id] = true
     return id
@@ -877,12 +875,18 @@ local function parse_args(argv)
     return cmdline.read(M.parser(), argv, check_options)
 end
 
+-- The haproxy binary to ask and to check with: --haproxy-bin, else
+-- SYNROUTE_HAPROXY_BIN, else nil (the one in PATH)
+local function haproxy_bin(opts)
+    local env_bin = os.getenv("SYNROUTE_HAPROXY_BIN")
+    return opts.haproxy_bin or (env_bin ~= "" and env_bin or nil)
+end
+
 -- The target HAProxy and its Lua (synroute.target) | nil (the message is written).
 local function resolve_target(dep, opts)
-    local env_bin = os.getenv("SYNROUTE_HAPROXY_BIN")
     local tgt, terr = target_mod.resolve{
         haproxy_version = opts.haproxy_version, lua_version = opts.lua_version,
-        bin = opts.haproxy_bin or (env_bin ~= "" and env_bin or nil), bin_explicit = opts.haproxy_bin ~= nil,
+        bin = haproxy_bin(opts), bin_explicit = opts.haproxy_bin ~= nil,
         setting = dep.haproxy,
     }
     if not tgt then io.stderr:write("synroute haproxy: ", terr, "\n"); return nil end
@@ -981,7 +985,7 @@ local function write_output(text, opts)
     local check = not opts.no_check and not opts.snippet
     local ok, note = writecfg.write(text, outfile, {
         check = check, env = env,
-        bin = opts.haproxy_bin or (os.getenv("SYNROUTE_HAPROXY_BIN") ~= "" and os.getenv("SYNROUTE_HAPROXY_BIN")) or nil,
+        bin = haproxy_bin(opts),
     })
     if not ok then io.stderr:write("synroute haproxy: ", note, "\n"); return 1 end
     if opts.snippet and not opts.no_check then note = "not checked: a snippet is not a whole configuration" end

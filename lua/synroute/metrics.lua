@@ -60,8 +60,9 @@ function M.frontend_lines(dep)
         "frontend " .. M.FRONTEND }
     for _, a in ipairs(m.listen) do out[#out + 1] = "    bind " .. a end
     out[#out + 1] = "    no log"
-    if #dep.admin_networks > 0 then
-        out[#out + 1] = "    acl synroute_admin_net src " .. table.concat(dep.admin_networks, " ")
+    local acl = require("synroute.values").admin_net_acl(dep)
+    if acl then
+        out[#out + 1] = "    " .. acl
         out[#out + 1] = "    http-request return status 403 content-type text/plain string " .. FORBIDDEN ..
             " if !synroute_admin_net"
     else

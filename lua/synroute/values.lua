@@ -175,7 +175,7 @@ end
 
 -- a DNS name (labels of letters, digits, - and _, as container names have)
 local function dns_name(s)
-    if #s > 253 or s:sub(-1) == "." and #s == 1 then return false end
+    if #s > 253 or s == "." then return false end
     for label in (s:gsub("%.$", "") .. "."):gmatch("([^.]*)%.") do
         if #label < 1 or #label > 63 or not label:match("^[%w_][%w_%-]*$") or label:sub(-1) == "-" then
             return false
@@ -196,7 +196,8 @@ function M.socket_path(s)
     return s:match("^/[%w%._%-/+@=,~]*$") and true or nil
 end
 
-local function fnv1a(s)
+-- 32-bit FNV-1a of s (server names here, server ids in haproxy_gen)
+function M.fnv1a(s)
     local h = 2166136261
     for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
     return h
@@ -204,7 +205,14 @@ end
 
 function M.server_name(n)
     if n:match("^[%w%._:%-]+$") then return n end
-    return (n:gsub("[^%w%._:%-]+", "_")) .. string.format("-%08x", fnv1a(n))
+    return (n:gsub("[^%w%._:%-]+", "_")) .. string.format("-%08x", M.fnv1a(n))
+end
+
+-- The acl of the addresses that may reach the admin API and the metrics
+-- (admin_networks) | nil when the list is empty (nobody may)
+function M.admin_net_acl(dep)
+    if #dep.admin_networks == 0 then return nil end
+    return "acl synroute_admin_net src " .. table.concat(dep.admin_networks, " ")
 end
 
 function M.token(s)
