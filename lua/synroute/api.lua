@@ -308,7 +308,8 @@ function M.normalize(pathq)
     return path .. query, nil
 end
 
-local DEFAULT_ADMIN = { "127.0.0.1/32", "::1/128" }
+-- explain without a deployment: the admin_networks default of synroute.yaml
+local DEFAULT_ADMIN = require("synroute.settings").SCHEMA.keys.admin_networks.default
 
 local function admin_ok(dep, src)
     for _, n in ipairs(dep and dep.admin_networks or DEFAULT_ADMIN) do
@@ -319,11 +320,10 @@ end
 
 -- What the generated frontend answers itself before routing (steps 1 and 3
 -- of synroute.haproxy_gen): status, why | nil (HAProxy routes the request).
-function M.answer(dep, method, target, src)
+local function answer_normalized(dep, method, pathq, bad, src)
     if method == "CONNECT" or method == "TRACE" then
         return 405, "no homeserver serves " .. method .. ": HAProxy answers 405"
     end
-    local pathq, bad = M.normalize(M.pathq(target))
     if bad then return 400, bad end
     local path = pathq:match("^[^?]*")
     if path:sub(1, 9):lower() ~= "/_synapse" then return nil end
@@ -337,20 +337,32 @@ function M.answer(dep, method, target, src)
     end
 end
 
-function M.input(req)
+function M.answer(dep, method, target, src)
+    local pathq, bad = M.normalize(M.pathq(target))
+    return answer_normalized(dep, method, pathq, bad, src)
+end
+
+-- req's normalised path and query, and why HAProxy refuses it (or nil)
+local function normalized(req)
     if type(req) ~= "table" then
-        error("input: expected a table { method=, target=, headers=, src= }", 2)
+        error("input: expected a table { method=, target=, headers=, src= }", 3)
     end
-    local method = req.method or "GET"
-    local target = req.target or "/"
-    local src = req.src or "127.0.0.1"
+    return M.normalize(M.pathq(req.target or "/"))
+end
+
+-- the converter's input for req, its path and query already normalised
+local function input_line(req, pathq)
     local auth = ""
     for _, h in ipairs(header_list(req.headers)) do
         if h[1]:lower() == "authorization" then
             auth = h[2]
         end
     end
-    return method .. " " .. src .. " " .. M.normalize(M.pathq(target)) .. " " .. auth
+    return (req.method or "GET") .. " " .. (req.src or "127.0.0.1") .. " " .. pathq .. " " .. auth
+end
+
+function M.input(req)
+    return input_line(req, (normalized(req)))
 end
 
 function Eng.input(_, req)
@@ -358,7 +370,8 @@ function Eng.input(_, req)
 end
 
 function Eng:explain(req)
-    local d = self.router:explain(M.input(req))
+    local pathq, bad = normalized(req)
+    local d = self.router:explain(input_line(req, pathq))
     local out = {
         class = d.class, backend = d.backend, key_kind = d.key_kind,
         key = d.key or "", hash = d.hash or "", route = d.route,
@@ -369,7 +382,7 @@ function Eng:explain(req)
     if d.appservice then
         out.appservice = true
     end
-    local status, why = M.answer(self.dep, req.method or "GET", req.target or "/", req.src or "127.0.0.1")
+    local status, why = answer_normalized(self.dep, req.method or "GET", pathq, bad, req.src or "127.0.0.1")
     if status then
         out.answer, out.reason = status, why
     elseif d.class == "blocked" then

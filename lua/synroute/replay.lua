@@ -707,11 +707,8 @@ local function usage_error(msg)
     return cmdline.usage_error(M.parser(), msg)
 end
 
-function M.parse_args(argv)
-    local o, err = cmdline.parse(M.parser(), argv)
-    if not o then return nil, err end
-    if o.help then return o end
-    o.version, o.format = o.synapse_version, o.format or "auto"
+local function check_format(o)
+    o.format = o.format or "auto"
     if not PARSERS[o.format] then
         return nil, "--format must be auto, nginx or haproxy, not " .. string.format("%q", o.format)
     end
@@ -720,16 +717,15 @@ end
 
 function M.main(argv, env)
     env = env or {}
-    local o, err = M.parse_args(argv or {})
-    if not o then return usage_error(err) end
-    if o.help then return cmdline.help(M.parser()) end
+    local o, code = cmdline.read(M.parser(), argv, check_format)
+    if not o then return code end
     local cfg = o.config or env.default_config
     if not cfg then
         return usage_error("no deployment: give --config FILE (or set SYNROUTE_CONFIG)")
     end
 
     local config = require("synroute.config")
-    local dep, problems = config.load(cfg, { synapse_version = o.version })
+    local dep, problems = config.load(cfg, { synapse_version = o.synapse_version })
     if not dep then
         io.stderr:write("synroute: replay: ", config.format_problems(problems), "\n")
         return 1
@@ -742,7 +738,7 @@ function M.main(argv, env)
         return 1
     end
     local version_note
-    if o.version then
+    if o.synapse_version then
         version_note = "--synapse-version"
     elseif not dep.synapse_version then
         version_note = "synapse_version is not set in " .. tostring(dep.file) ..

@@ -120,7 +120,7 @@ function M.choose(dep, opts)
             (line and line ~= "1" and (" line " .. line) or "")
         return true
     end
-    local doc, rerr = routes.load(opts.routes or paths.routes_file)
+    local doc, rerr = routes.load(paths.routes_file)
     if not doc then return nil, tostring(rerr) end
     local got, perr = probe.version(dep, opts.probe_url)
     if got then return probed(dep, doc, got, opts.out) end

@@ -99,9 +99,7 @@ end
 -- One master CLI command. 2.6 keeps a non-interactive master CLI
 -- connection open after the answer: ";quit" closes it (3.0 accepts it too).
 local function master_cmd(path, cmd)
-    local c, err = require("synroute.runtime").client(path, M.MASTER_TIMEOUT)
-    if not c then return nil, err end
-    return c:cmd(cmd .. ";quit")
+    return require("synroute.runtime").client(path, M.MASTER_TIMEOUT):cmd(cmd .. ";quit")
 end
 
 local function reload_master(path)
