@@ -26,9 +26,9 @@ if grep -q 'lua\.synroute$' "$tmp/nolua.cfg"; then fail setup "converter line st
 standin config "$conf" > "$tmp/standin.cfg" || { fail setup "standin config"; exit 1; }
 standin servers "$conf" > "$tmp/servers" || { fail setup "standin servers"; exit 1; }
 mainport=$(sed -n 's/^ *server main [^ ]*:\([0-9]*\) check$/\1/p' "$cfg" | head -1)
-if ss -Hltn 2>/dev/null | awk '{print $4}' | grep -qE ":($port|$nolua_port|$mainport)\$"; then
-    fail setup "ports $port/$nolua_port/$mainport busy"; exit 1
-fi
+for p in $port $nolua_port $mainport; do
+    port_busy "$p" && { fail setup "127.0.0.1:$p is already in use"; exit 1; }
+done
 haproxy -db -f "$tmp/standin.cfg" > "$tmp/standin.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$mainport/health" && break; sleep 0.1; done
 haproxy -db -f "$tmp/full.cfg" > "$tmp/haproxy.log" 2>&1 & pids+=($!)

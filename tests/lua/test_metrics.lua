@@ -85,6 +85,7 @@ check("render/rate", out:find('\nsynroute_requests_per_minute{class="sync",pool=
 check("render/info", out:find('\nsynroute_info{version="0.1.0",synapse="1.157"} 1\n$'), out)
 local names = {}
 for _, n in ipairs(metrics.NAMES) do names[#names + 1] = n[1] end
+check("render/names", #names == 4, table.concat(names, " "))
 for _, n in ipairs(names) do
     check("render/help " .. n, out:find("# HELP " .. n .. " ", 1, true) and out:find("# TYPE " .. n .. " ", 1, true), out)
 end
